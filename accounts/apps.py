@@ -1,0 +1,10 @@
+"""The accounts app: sign-up, sign-in sessions and their tokens."""
+
+from django.apps import AppConfig
+
+
+class AccountsConfig(AppConfig):
+    """Sign-in sessions over SimpleJWT."""
+
+    name = "accounts"
+    default_auto_field = "django.db.models.BigAutoField"

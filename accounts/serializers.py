@@ -1,0 +1,90 @@
+"""Input and output shapes of the accounts endpoints."""
+
+from django.contrib.auth.validators import UnicodeUsernameValidator
+from rest_framework import serializers
+
+from accounts.exceptions import CREDENTIALS_REQUIRED, REFRESH_TOKEN_REQUIRED
+from accounts.models import Session
+from project.fields import StrictBooleanField, StrictCharField
+
+
+def _required(text: str) -> dict:
+    """error_messages that give one text for absent, null, empty or non-string."""
+    return dict.fromkeys(("required", "null", "blank", "invalid"), text)
+
+
+# A bound on what we hash or decode: a multi-megabyte "password" is refused, not hashed.
+MAX_PASSWORD_LENGTH = 1024
+MAX_TOKEN_LENGTH = 4096
+
+
+class CredentialsSerializer(serializers.Serializer):
+    """`{username, password}` for login."""
+
+    username = StrictCharField(max_length=150, error_messages=_required(CREDENTIALS_REQUIRED))
+    password = StrictCharField(
+        max_length=MAX_PASSWORD_LENGTH,
+        trim_whitespace=False,
+        error_messages=_required(CREDENTIALS_REQUIRED),
+    )
+
+
+class SignupSerializer(CredentialsSerializer):
+    """`{username, password}` for signup: the username must follow Django's rules."""
+
+    username = StrictCharField(
+        max_length=150,
+        validators=[UnicodeUsernameValidator()],
+        error_messages=_required(CREDENTIALS_REQUIRED),
+    )
+
+
+class RefreshTokenSerializer(serializers.Serializer):
+    """`{refresh_token}` for refresh and logout."""
+
+    refresh_token = StrictCharField(
+        max_length=MAX_TOKEN_LENGTH, error_messages=_required(REFRESH_TOKEN_REQUIRED)
+    )
+
+
+class LogoutAllSerializer(serializers.Serializer):
+    """`{keep_current?}`: true signs out only the other devices."""
+
+    keep_current = StrictBooleanField(required=False, default=False)
+
+
+class PasswordChangeSerializer(serializers.Serializer):
+    """`{old_password, new_password}`."""
+
+    old_password = StrictCharField(max_length=MAX_PASSWORD_LENGTH, trim_whitespace=False)
+    new_password = StrictCharField(max_length=MAX_PASSWORD_LENGTH, trim_whitespace=False)
+
+
+class TokenPairSerializer(serializers.Serializer):
+    """The new pair returned by login and refresh."""
+
+    access_token = serializers.CharField(source="access")
+    refresh_token = serializers.CharField(source="refresh")
+
+
+class SessionSerializer(serializers.ModelSerializer):
+    """One of the caller's sessions, as listed by GET /auth/sessions."""
+
+    current = serializers.SerializerMethodField()
+    status = serializers.CharField(read_only=True)
+
+    class Meta:
+        model = Session
+        fields = (
+            "id",
+            "created_at",
+            "last_refreshed_at",
+            "expires_at",
+            "ip_address",
+            "user_agent",
+            "status",
+            "current",
+        )
+
+    def get_current(self, session: Session) -> bool:
+        return session.pk == self.context["current_session"].pk

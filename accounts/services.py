@@ -1,0 +1,298 @@
+"""The session service: every write that signs in, rotates, or ends a session."""
+
+from contextvars import ContextVar
+from datetime import timedelta
+from ipaddress import ip_address
+from uuid import UUID
+
+from django.conf import settings
+from django.contrib.auth import authenticate, get_user_model
+from django.contrib.auth.models import AbstractBaseUser, update_last_login
+from django.contrib.auth.password_validation import validate_password
+from django.core.exceptions import ValidationError as DjangoValidationError
+from django.db import IntegrityError, transaction
+from django.db.models import QuerySet
+from django.utils import timezone
+from rest_framework import serializers
+from rest_framework.throttling import BaseThrottle
+from rest_framework_simplejwt import settings as simplejwt
+from rest_framework_simplejwt.exceptions import TokenError
+from rest_framework_simplejwt.token_blacklist.models import BlacklistedToken, OutstandingToken
+from rest_framework_simplejwt.utils import datetime_from_epoch
+
+from accounts.exceptions import (
+    InvalidCredentials,
+    InvalidRefreshToken,
+    RefreshTokenMismatch,
+    UsernameTaken,
+    WrongPassword,
+)
+from accounts.models import RevokeReason, Session, SessionToken
+from accounts.security_log import security_event
+from accounts.tokens import SESSION_CLAIM, SessionRefreshToken, TokenPair, fingerprint
+
+User = get_user_model()
+
+# Set by the API's password change: the session that survives it (ASVS 3.3.3) and
+# the client's address, for the password_changed() hook that does the revoking.
+_password_change_origin: ContextVar[tuple[Session | None, str | None]] = ContextVar(
+    "password_change_origin", default=(None, None)
+)
+
+
+def user_signup(*, username: str, password: str) -> AbstractBaseUser:
+    """Create a user after Django's password validators accept the password."""
+    if User.objects.filter(username=username).exists():
+        raise UsernameTaken()
+    _validate_password(password, User(username=username), field="password")
+    try:
+        with transaction.atomic():
+            return User.objects.create_user(username=username, password=password)
+    except IntegrityError:
+        # Two signups raced past the exists() check; the unique index decided.
+        raise UsernameTaken() from None
+
+
+def session_login(*, request, username: str, password: str) -> tuple[Session, TokenPair]:
+    """Check credentials and open a session; unknown users still cost a hash."""
+    # ModelBackend runs the hasher for unknown usernames too, so timing doesn't tell.
+    user = authenticate(request, username=username, password=password)
+    ip = client_ip(request)
+    if user is None:
+        security_event("login_failed", user=None, ip=ip, reason="invalid_credentials")
+        raise InvalidCredentials()
+    session, pair = session_create(
+        user=user, ip=ip, user_agent=request.META.get("HTTP_USER_AGENT", "")
+    )
+    update_last_login(None, user)
+    security_event("login", user=user, sid=session.id, ip=ip)
+    return session, pair
+
+
+def session_create(*, user, ip: str | None, user_agent: str) -> tuple[Session, TokenPair]:
+    """Open a session for `user` and issue its first token pair."""
+    now = timezone.now()
+    session = Session(
+        user=user,
+        created_at=now,
+        expires_at=now + settings.SESSION_ABSOLUTE_LIFETIME,
+        ip_address=ip,
+        user_agent=user_agent[: Session._meta.get_field("user_agent").max_length],
+    )
+    with transaction.atomic():
+        pair, token = _issue(session, now)
+        session.current_token = token
+        session.save(force_insert=True)
+        SessionToken.objects.create(token=token, session=session)
+    return session, pair
+
+
+def session_refresh(*, refresh_token: str, ip: str | None = None) -> TokenPair:
+    """Rotate a refresh token; a replayed, rotated-out one revokes its whole session."""
+    token = _decode_refresh(refresh_token)
+    now = timezone.now()
+    pair = None
+    with transaction.atomic():
+        # of=("self",): lock the session row only, not the joined user and tokens.
+        session = (
+            Session.objects.select_for_update(of=("self",))
+            .select_related("user", "current_token", "previous_token")
+            .filter(pk=token[SESSION_CLAIM])
+            .first()
+        )
+        verdict = _refresh_verdict(session, token, now)
+        if verdict == "rotate":
+            pair = _rotate(session, now)
+            verdict = "rotated" if pair else "lost_race"
+        elif verdict == "reuse":
+            # RFC 9700 §4.14.2: a rotated-out token came back, so one copy is stolen.
+            # End the family now; the legitimate client signs in again.
+            _revoke(Session.objects.filter(pk=session.pk), RevokeReason.REUSE_DETECTED, ip=ip)
+    if pair is None:
+        if session is not None:
+            security_event(
+                "refresh_refused", user=session.user_id, sid=session.id, ip=ip, reason=verdict
+            )
+        raise InvalidRefreshToken()
+    security_event("refresh", user=session.user_id, sid=session.id, ip=ip)
+    return pair
+
+
+def session_logout(*, session: Session, refresh_token: str, ip: str | None = None) -> None:
+    """End the caller's session; the refresh token must belong to that same session."""
+    token = _decode_refresh(refresh_token)
+    if token[SESSION_CLAIM] != session.sid:
+        # One session's access token never ends another session, the user's or anyone's.
+        raise RefreshTokenMismatch()
+    session_revoke(session=session, reason=RevokeReason.LOGOUT, ip=ip)
+
+
+def session_revoke(*, session: Session, reason: str, ip: str | None = None) -> bool:
+    """Revoke one session; idempotent. True if this call revoked it."""
+    return bool(
+        sessions_revoke(sessions=Session.objects.filter(pk=session.pk), reason=reason, ip=ip)
+    )
+
+
+def sessions_revoke(*, sessions: QuerySet, reason: str, ip: str | None = None) -> int:
+    """Revoke every not-yet-revoked session in `sessions`; returns how many."""
+    with transaction.atomic():
+        return _revoke(sessions, reason, ip=ip)
+
+
+def session_revoke_all(
+    *, user, reason: str, keep: Session | None = None, ip: str | None = None
+) -> int:
+    """Revoke all of a user's sessions, optionally keeping one (the caller's)."""
+    sessions = Session.objects.filter(user=user)
+    if keep is not None:
+        sessions = sessions.exclude(pk=keep.pk)
+    return sessions_revoke(sessions=sessions, reason=reason, ip=ip)
+
+
+def password_change(
+    *, user, session: Session, old_password: str, new_password: str, ip: str | None = None
+) -> None:
+    """Change the password and end every other session; the caller's survives."""
+    if not user.check_password(old_password):
+        raise WrongPassword()
+    _validate_password(new_password, user, field="new_password")
+    user.set_password(new_password)
+    reset = _password_change_origin.set((session, ip))
+    try:
+        with transaction.atomic():
+            # save() calls the validators' password_changed() hook, which revokes.
+            user.save(update_fields=["password"])
+    finally:
+        _password_change_origin.reset(reset)
+
+
+def sessions_revoke_on_password_change(user) -> None:
+    """Revoke a user's sessions after a password change, except one kept by the API."""
+    keep, ip = _password_change_origin.get()
+    revoked = session_revoke_all(user=user, reason=RevokeReason.PASSWORD_CHANGE, keep=keep, ip=ip)
+    # Only a change that touched sessions or came through the API is worth an event:
+    # a new user's first password is not a change.
+    if revoked or keep is not None:
+        security_event(
+            "password_change", user=user, sid=keep and keep.id, ip=ip, revoked_sessions=revoked
+        )
+
+
+def client_ip(request) -> str | None:
+    """The client's address, as DRF's throttles see it (honours NUM_PROXIES)."""
+    ident = BaseThrottle().get_ident(request)
+    try:
+        return str(ip_address(ident))
+    except ValueError:
+        return None
+
+
+def _validate_password(password: str, user, *, field: str) -> None:
+    """Run Django's password validators, failing as a 400 that says why."""
+    try:
+        validate_password(password, user)
+    except DjangoValidationError as exc:
+        raise serializers.ValidationError({field: exc.messages}, code="invalid_password") from None
+
+
+def _decode_refresh(raw: str) -> SessionRefreshToken:
+    """Verify signature, expiry, type and claims; anything wrong is the same 401."""
+    try:
+        token = SessionRefreshToken(raw)
+        UUID(str(token[SESSION_CLAIM]))
+        _ = token[simplejwt.api_settings.USER_ID_CLAIM]
+    except (TokenError, KeyError, ValueError, TypeError):
+        raise InvalidRefreshToken() from None
+    return token
+
+
+def _refresh_verdict(session: Session | None, token, now) -> str:
+    """Decide a refresh: "rotate", "reuse", or why it is refused."""
+    if session is None:
+        return "unknown_session"
+    if str(session.user_id) != str(token[simplejwt.api_settings.USER_ID_CLAIM]):
+        return "wrong_user"
+    if session.is_revoked():
+        return "revoked"
+    if session.is_expired(now):
+        return "expired"
+    if not session.user.is_active:
+        return "user_inactive"
+    jti = token["jti"]
+    if session.current_token is not None and jti == session.current_token.jti:
+        return "rotate"
+    grace = timedelta(seconds=settings.REFRESH_REUSE_GRACE_SECONDS)
+    if (
+        grace
+        and session.previous_token is not None
+        and jti == session.previous_token.jti
+        and session.last_refreshed_at >= now - grace
+    ):
+        # A client that lost the response to its last refresh (or raced itself)
+        # is refused without ending the session. The trade-off is in the README.
+        return "grace_replay"
+    return "reuse"
+
+
+def _issue(session: Session, now) -> tuple[TokenPair, OutstandingToken]:
+    """Mint a token pair for `session` and record the refresh token's fingerprint."""
+    refresh = SessionRefreshToken()
+    refresh[simplejwt.api_settings.USER_ID_CLAIM] = str(session.user_id)
+    refresh[SESSION_CLAIM] = session.sid
+    # Idle timeout, renewed by each rotation, but never past the session's absolute expiry.
+    expires_at = min(now + simplejwt.api_settings.REFRESH_TOKEN_LIFETIME, session.expires_at)
+    refresh.set_exp(from_time=now, lifetime=expires_at - now)
+    encoded = str(refresh)
+    record = OutstandingToken.objects.create(
+        user_id=session.user_id,
+        jti=refresh["jti"],
+        token=fingerprint(encoded),
+        created_at=now,
+        expires_at=datetime_from_epoch(refresh["exp"]),
+    )
+    pair = TokenPair(
+        access=str(refresh.access_token),
+        refresh=encoded,
+        refresh_jti=refresh["jti"],
+        refresh_expires_at=record.expires_at,
+        issued_at=now,
+    )
+    return pair, record
+
+
+def _rotate(session: Session, now) -> TokenPair | None:
+    """Swap the session's current token for a new one, if nobody swapped it first."""
+    pair, token = _issue(session, now)
+    SessionToken.objects.create(token=token, session=session)
+    # Compare-and-swap: holds even where select_for_update is a no-op (SQLite).
+    swapped = Session.objects.filter(
+        pk=session.pk, current_token_id=session.current_token_id, revoked_at__isnull=True
+    ).update(current_token=token, previous_token_id=session.current_token_id, last_refreshed_at=now)
+    if swapped != 1:
+        transaction.set_rollback(True)
+        return None
+    BlacklistedToken.objects.create(token_id=session.current_token_id)
+    return pair
+
+
+def _revoke(sessions: QuerySet, reason: str, *, ip: str | None) -> int:
+    """Mark sessions revoked and blacklist their current refresh tokens (in a transaction)."""
+    rows = list(
+        Session.objects.select_for_update()
+        .filter(pk__in=sessions.values("pk"), revoked_at__isnull=True)
+        .values_list("pk", "user_id", "current_token_id")
+    )
+    if not rows:
+        return 0
+    now = timezone.now()
+    Session.objects.filter(pk__in=[pk for pk, _, _ in rows]).update(
+        revoked_at=now, revoked_reason=reason
+    )
+    BlacklistedToken.objects.bulk_create(
+        [BlacklistedToken(token_id=token_id) for _, _, token_id in rows if token_id],
+        ignore_conflicts=True,
+    )
+    for pk, user_id, _ in rows:
+        security_event("session_revoked", user=user_id, sid=pk, ip=ip, reason=reason)
+    return len(rows)

@@ -1,0 +1,51 @@
+"""SimpleJWT token classes bound to a session, and the fingerprint kept at rest."""
+
+import hashlib
+from dataclasses import dataclass
+from datetime import datetime
+
+from rest_framework_simplejwt import settings as simplejwt
+from rest_framework_simplejwt.tokens import AccessToken, RefreshToken
+
+SESSION_CLAIM = "sid"
+
+
+def fingerprint(token: str) -> str:
+    """SHA-256 of an issued token: what the database keeps instead of the token."""
+    return hashlib.sha256(token.encode()).hexdigest()
+
+
+class SessionAccessToken(AccessToken):
+    """An access token; its lifetime is read when issued, not at import."""
+
+    @property
+    def lifetime(self):
+        return simplejwt.api_settings.ACCESS_TOKEN_LIFETIME
+
+
+class SessionRefreshToken(RefreshToken):
+    """A refresh token of one session, rotated and blacklisted by the session service."""
+
+    access_token_class = SessionAccessToken
+
+    @property
+    def lifetime(self):
+        return simplejwt.api_settings.REFRESH_TOKEN_LIFETIME
+
+    def check_blacklist(self) -> None:
+        """Skip SimpleJWT's blacklist query: the session already knows its one current jti.
+
+        A blacklisted token is never the session's current token, so the session
+        service refuses it (and treats it as a replay) without an extra query.
+        """
+
+
+@dataclass(frozen=True)
+class TokenPair:
+    """A freshly minted access and refresh token of one session."""
+
+    access: str
+    refresh: str
+    refresh_jti: str
+    refresh_expires_at: datetime
+    issued_at: datetime

@@ -1,0 +1,18 @@
+"""Routes under /auth/."""
+
+from django.urls import path
+
+from accounts import views
+
+app_name = "accounts"
+
+urlpatterns = [
+    path("signup", views.SignupView.as_view(), name="signup"),
+    path("login", views.LoginView.as_view(), name="login"),
+    path("refresh", views.RefreshView.as_view(), name="refresh"),
+    path("logout", views.LogoutView.as_view(), name="logout"),
+    path("logout-all", views.LogoutAllView.as_view(), name="logout-all"),
+    path("password", views.PasswordChangeView.as_view(), name="password"),
+    path("sessions", views.SessionListView.as_view(), name="sessions"),
+    path("sessions/<uuid:session_id>", views.SessionDetailView.as_view(), name="session"),
+]

@@ -1,0 +1,158 @@
+"""Thin views over the session service: validate input, call it, shape output."""
+
+from rest_framework import status
+from rest_framework.permissions import AllowAny
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from accounts import services
+from accounts.exceptions import AccessTokenRequired, SessionNotFound
+from accounts.models import RevokeReason, Session
+from accounts.serializers import (
+    CredentialsSerializer,
+    LogoutAllSerializer,
+    PasswordChangeSerializer,
+    RefreshTokenSerializer,
+    SessionSerializer,
+    SignupSerializer,
+    TokenPairSerializer,
+)
+from accounts.throttles import LoginFailureThrottle, LoginRateThrottle
+from project.exceptions import REALM_HEADER, UnsupportedMediaType
+
+
+def validated(serializer_class, request) -> dict:
+    """Validate the JSON body with `serializer_class`, raising the API's 400 if wrong."""
+    serializer = serializer_class(data=request.data)
+    serializer.is_valid(raise_exception=True)
+    return serializer.validated_data
+
+
+class PublicAPIView(APIView):
+    """An endpoint that takes no access token; a stale Authorization header is ignored."""
+
+    authentication_classes = ()
+    permission_classes = (AllowAny,)
+
+    def get_authenticate_header(self, request) -> str:
+        # Keeps DRF from turning this view's 401s (bad credentials) into 403s.
+        return REALM_HEADER
+
+
+class SignupView(PublicAPIView):
+    """POST /auth/signup: create an account."""
+
+    def post(self, request):
+        data = validated(SignupSerializer, request)
+        services.user_signup(username=data["username"], password=data["password"])
+        return Response(
+            {"message": "Signup successful. Please log in to continue."},
+            status=status.HTTP_201_CREATED,
+        )
+
+
+class LoginView(PublicAPIView):
+    """POST /auth/login: open a session and return its first token pair."""
+
+    throttle_classes = (LoginRateThrottle, LoginFailureThrottle)
+
+    def post(self, request):
+        data = validated(CredentialsSerializer, request)
+        try:
+            _, pair = services.session_login(
+                request=request, username=data["username"], password=data["password"]
+            )
+        except services.InvalidCredentials:
+            LoginFailureThrottle().record_failure(request, self)
+            raise
+        return Response({"message": "Login successful", **TokenPairSerializer(pair).data})
+
+
+class RefreshView(PublicAPIView):
+    """POST /auth/refresh: rotate the refresh token and return a new pair."""
+
+    def post(self, request):
+        data = validated(RefreshTokenSerializer, request)
+        pair = services.session_refresh(
+            refresh_token=data["refresh_token"], ip=services.client_ip(request)
+        )
+        return Response(TokenPairSerializer(pair).data)
+
+
+class LogoutView(APIView):
+    """POST /auth/logout: end this session; both of its tokens die at once."""
+
+    def initial(self, request, *args, **kwargs):
+        # The contract checks for a JSON body before it looks at the token.
+        if not request.content_type.startswith("application/json"):
+            raise UnsupportedMediaType()
+        super().initial(request, *args, **kwargs)
+
+    def permission_denied(self, request, message=None, code=None):
+        if request.authenticators and not request.successful_authenticator:
+            raise AccessTokenRequired()
+        super().permission_denied(request, message, code)
+
+    def post(self, request):
+        data = validated(RefreshTokenSerializer, request)
+        services.session_logout(
+            session=request.auth,
+            refresh_token=data["refresh_token"],
+            ip=services.client_ip(request),
+        )
+        return Response({"message": "Logout successful"})
+
+
+class LogoutAllView(APIView):
+    """POST /auth/logout-all: end every session of the user, or every other one."""
+
+    def post(self, request):
+        data = validated(LogoutAllSerializer, request)
+        keep = request.auth if data["keep_current"] else None
+        count = services.session_revoke_all(
+            user=request.user,
+            reason=RevokeReason.LOGOUT_ALL,
+            keep=keep,
+            ip=services.client_ip(request),
+        )
+        return Response({"message": "Logout successful", "revoked": count})
+
+
+class SessionListView(APIView):
+    """GET /auth/sessions: the caller's active sessions, newest first."""
+
+    def get(self, request):
+        sessions = Session.objects.active().filter(user=request.user)
+        serializer = SessionSerializer(
+            sessions, many=True, context={"current_session": request.auth}
+        )
+        return Response(serializer.data)
+
+
+class SessionDetailView(APIView):
+    """DELETE /auth/sessions/<id>: revoke one of the caller's own sessions."""
+
+    def delete(self, request, session_id):
+        session = Session.objects.filter(pk=session_id, user=request.user).first()
+        if session is None:
+            # Another user's session does not exist for you.
+            raise SessionNotFound()
+        services.session_revoke(
+            session=session, reason=RevokeReason.USER, ip=services.client_ip(request)
+        )
+        return Response(status=status.HTTP_204_NO_CONTENT)
+
+
+class PasswordChangeView(APIView):
+    """POST /auth/password: change the password; every other session ends."""
+
+    def post(self, request):
+        data = validated(PasswordChangeSerializer, request)
+        services.password_change(
+            user=request.user,
+            session=request.auth,
+            old_password=data["old_password"],
+            new_password=data["new_password"],
+            ip=services.client_ip(request),
+        )
+        return Response({"message": "Password changed"})

@@ -1,0 +1,71 @@
+"""The API's project-wide exceptions, each with its text and stable code."""
+
+from rest_framework import exceptions, status
+
+REALM_HEADER = 'Bearer realm="api"'
+
+
+class NotFound(exceptions.NotFound):
+    """An unknown route or object."""
+
+    default_detail = "Not found"
+    default_code = "not_found"
+
+
+class TokenRequired(exceptions.NotAuthenticated):
+    """A protected route was called without a Bearer token."""
+
+    default_detail = "JWT token is required"
+    default_code = "token_required"
+
+
+class RejectedToken(exceptions.AuthenticationFailed):
+    """Base for 401s where a presented access token was refused (RFC 6750 §3.1)."""
+
+
+class UnsupportedMediaType(exceptions.UnsupportedMediaType):
+    """The body is not JSON; one text for every endpoint."""
+
+    default_detail = "Request must be JSON"
+    default_code = "unsupported_media_type"
+
+    def __init__(self, media_type: str = "", detail=None, code=None) -> None:
+        super().__init__(media_type, detail, code)
+
+
+class PayloadTooLarge(exceptions.APIException):
+    """The request body is larger than the API reads."""
+
+    status_code = status.HTTP_413_REQUEST_ENTITY_TOO_LARGE
+    default_detail = "Request body is too large"
+    default_code = "request_too_large"
+
+
+class ServiceUnavailable(exceptions.APIException):
+    """The database cannot be reached; the client may retry."""
+
+    status_code = status.HTTP_503_SERVICE_UNAVAILABLE
+    default_detail = "Service temporarily unavailable. Please retry shortly."
+    default_code = "service_unavailable"
+    wait = 5
+
+
+class BadRequest(exceptions.APIException):
+    """A request Django refused before any view ran."""
+
+    status_code = status.HTTP_400_BAD_REQUEST
+    default_detail = "Bad request"
+    default_code = "bad_request"
+
+
+class ServerError(exceptions.APIException):
+    """An unexpected error; details go to the log, never to the client."""
+
+    status_code = status.HTTP_500_INTERNAL_SERVER_ERROR
+    default_detail = "Internal server error"
+    default_code = "server_error"
+
+
+def error_body(message: str, code: str, **extra) -> dict:
+    """The contract's error shape."""
+    return {"error": message, "code": code, **extra}

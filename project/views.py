@@ -1,0 +1,25 @@
+"""Project-wide endpoints: health check and the JSON answer for unknown routes."""
+
+from django.db import connection
+from rest_framework.decorators import api_view, authentication_classes, permission_classes
+from rest_framework.response import Response
+
+from project.exceptions import NotFound
+
+
+@api_view(["GET"])
+@authentication_classes([])
+@permission_classes([])
+def health(request):
+    """200 when the database answers; the exception handler turns an outage into 503."""
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT 1")
+    return Response({"status": "ok"})
+
+
+@api_view(["GET", "POST", "PUT", "PATCH", "DELETE", "HEAD", "OPTIONS"])
+@authentication_classes([])
+@permission_classes([])
+def route_not_found(request, *args, **kwargs):
+    """Any path no route matches."""
+    raise NotFound()

@@ -1,0 +1,85 @@
+"""Small composable fixtures: users, clients, and signed-in clients."""
+
+import pytest
+from django.core.cache import cache
+from django.db import connection
+from rest_framework.test import APIClient
+
+PASSWORD = "correct-horse-battery-staple"
+
+
+@pytest.fixture(autouse=True)
+def _clear_cache():
+    """Throttle counters live in the cache; every test starts from zero."""
+    cache.clear()
+    yield
+    cache.clear()
+
+
+@pytest.fixture
+def password() -> str:
+    return PASSWORD
+
+
+@pytest.fixture
+def make_user(db, django_user_model):
+    """Create users with the shared test password."""
+
+    def make(username: str = "alice", **fields):
+        return django_user_model.objects.create_user(username=username, password=PASSWORD, **fields)
+
+    return make
+
+
+@pytest.fixture
+def user(make_user):
+    return make_user("alice")
+
+
+@pytest.fixture
+def other_user(make_user):
+    return make_user("bob")
+
+
+@pytest.fixture
+def api_client() -> APIClient:
+    return APIClient()
+
+
+@pytest.fixture
+def login(api_client):
+    """Log `user` in through the API and return the response body (both tokens)."""
+
+    def do_login(user, password: str = PASSWORD) -> dict:
+        response = api_client.post(
+            "/auth/login", {"username": user.username, "password": password}, format="json"
+        )
+        assert response.status_code == 200, response.content
+        return response.json()
+
+    return do_login
+
+
+@pytest.fixture
+def tokens(user, login) -> dict:
+    """One signed-in session of `user`."""
+    return login(user)
+
+
+def bearer(access_token: str) -> dict:
+    return {"HTTP_AUTHORIZATION": f"Bearer {access_token}"}
+
+
+@pytest.fixture
+def auth_client(tokens) -> APIClient:
+    """A client that sends `user`'s access token."""
+    client = APIClient()
+    client.credentials(**bearer(tokens["access_token"]))
+    return client
+
+
+@pytest.fixture
+def postgres_only():
+    """Skip on SQLite, where select_for_update does nothing and races differ."""
+    if connection.vendor != "postgresql":
+        pytest.skip("needs PostgreSQL (set DATABASE_URL); SQLite has no row locks")

@@ -1,0 +1,218 @@
+"""Todos: per-user CRUD with the contract's texts, filters and strict types."""
+
+import pytest
+
+from todos.models import Todo
+
+NOT_FOUND = {"error": "Todo not found", "code": "todo_not_found"}
+PUT_REQUIRED = "Invalid request. 'title', 'done', and 'description' fields are required."
+
+
+@pytest.fixture
+def todo(user):
+    return Todo.objects.create(owner=user, title="Buy milk", description="2 litres")
+
+
+@pytest.fixture
+def others_todo(other_user):
+    return Todo.objects.create(owner=other_user, title="Secret plan")
+
+
+def test_list_is_bare_array_of_own_todos(auth_client, todo, others_todo):
+    response = auth_client.get("/todos")
+    assert response.status_code == 200
+    body = response.json()
+    assert isinstance(body, list)
+    assert [t["id"] for t in body] == [todo.pk]
+    assert body[0] | {} == {
+        "id": todo.pk,
+        "title": "Buy milk",
+        "done": False,
+        "description": "2 litres",
+        "created_at": body[0]["created_at"],
+        "updated_at": body[0]["updated_at"],
+    }
+
+
+def test_create_defaults_done_false_201(auth_client, user):
+    response = auth_client.post("/todos", {"title": "Write tests"}, format="json")
+    assert response.status_code == 201
+    body = response.json()
+    assert body["title"] == "Write tests" and body["done"] is False and body["description"] is None
+    assert Todo.objects.get(pk=body["id"]).owner == user
+
+
+@pytest.mark.parametrize("body", [{}, {"title": None}, {"description": "no title"}])
+def test_create_without_title_400(auth_client, body):
+    response = auth_client.post("/todos", body, format="json")
+    assert response.status_code == 400
+    assert response.json()["error"] == "Invalid request. 'title' is required."
+    assert not Todo.objects.exists()
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        {"title": ""},
+        {"title": "x" * 100_000},
+        {"title": 12},
+        {"title": ["a"]},
+        {"title": "ok", "done": "yes"},
+        {"title": "ok", "done": 1},
+        {"title": "ok", "description": 5},
+        {"title": "ok", "description": "d" * 10_001},
+        {"title": "nul\x00byte"},
+    ],
+    ids=["blank", "huge", "int", "list", "done-str", "done-int", "desc-int", "desc-huge", "nul"],
+)
+def test_create_with_bad_field_400_and_no_row(auth_client, body):
+    response = auth_client.post("/todos", body, format="json")
+    assert response.status_code == 400
+    assert set(response.json()) >= {"error", "code"}
+    assert not Todo.objects.exists()
+
+
+def test_create_with_lone_surrogate_400(auth_client):
+    # Valid JSON, but no database can store it: refused as a 400, never a 500.
+    body = '{"title": "lone \\ud800 surrogate"}'
+    response = auth_client.post("/todos", body, content_type="application/json")
+    assert response.status_code == 400
+    assert response.json()["error"] == "Strings must be valid Unicode."
+    assert not Todo.objects.exists()
+
+
+def test_retrieve_own_200_and_others_404(auth_client, todo, others_todo):
+    assert auth_client.get(f"/todos/{todo.pk}").json()["title"] == "Buy milk"
+    response = auth_client.get(f"/todos/{others_todo.pk}")
+    assert response.status_code == 404
+    assert response.json() == NOT_FOUND
+
+
+@pytest.mark.parametrize("pk", ["999999", "abc", "99999999999999999999999", "-1", "1.5"])
+def test_unknown_or_invalid_id_404_todo_not_found(auth_client, pk):
+    for method in ("get", "put", "patch", "delete"):
+        response = getattr(auth_client, method)(f"/todos/{pk}", {"title": "x"}, format="json")
+        assert response.status_code == 404, method
+        assert response.json() == NOT_FOUND
+
+
+def test_put_replaces_todo_200(auth_client, todo):
+    response = auth_client.put(
+        f"/todos/{todo.pk}",
+        {"title": "Buy oat milk", "done": True, "description": None},
+        format="json",
+    )
+    assert response.status_code == 200
+    todo.refresh_from_db()
+    assert (todo.title, todo.done, todo.description) == ("Buy oat milk", True, None)
+
+
+@pytest.mark.parametrize(
+    "body", [{"title": "x"}, {"title": "x", "done": True}, {"done": True, "description": ""}]
+)
+def test_put_missing_fields_400(auth_client, todo, body):
+    response = auth_client.put(f"/todos/{todo.pk}", body, format="json")
+    assert response.status_code == 400
+    assert response.json()["error"] == PUT_REQUIRED
+    todo.refresh_from_db()
+    assert todo.title == "Buy milk"
+
+
+def test_put_others_todo_404_and_unchanged(auth_client, others_todo):
+    response = auth_client.put(
+        f"/todos/{others_todo.pk}",
+        {"title": "mine now", "done": True, "description": ""},
+        format="json",
+    )
+    assert response.status_code == 404
+    others_todo.refresh_from_db()
+    assert others_todo.title == "Secret plan"
+
+
+def test_patch_subset_200(auth_client, todo):
+    response = auth_client.patch(f"/todos/{todo.pk}", {"done": True}, format="json")
+    assert response.status_code == 200
+    assert response.json()["done"] is True
+    assert response.json()["title"] == "Buy milk"
+
+
+@pytest.mark.parametrize("body", [{}, []])
+def test_patch_empty_body_400(auth_client, todo, body):
+    response = auth_client.patch(f"/todos/{todo.pk}", body, format="json")
+    assert response.status_code == 400
+    assert response.json()["error"] == "Invalid request."
+
+
+def test_patch_wrong_type_400(auth_client, todo):
+    response = auth_client.patch(f"/todos/{todo.pk}", {"done": "yes"}, format="json")
+    assert response.status_code == 400
+    todo.refresh_from_db()
+    assert todo.done is False
+
+
+def test_delete_204_empty_body(auth_client, todo):
+    response = auth_client.delete(f"/todos/{todo.pk}")
+    assert response.status_code == 204
+    assert response.content == b""
+    assert not Todo.objects.exists()
+
+
+def test_delete_others_todo_404(auth_client, others_todo):
+    assert auth_client.delete(f"/todos/{others_todo.pk}").json() == NOT_FOUND
+    assert Todo.objects.filter(pk=others_todo.pk).exists()
+
+
+@pytest.fixture
+def many(user):
+    titles = ["Buy groceries", "Call mom", "buy stamps", "Finish report", "Workout"]
+    return Todo.objects.bulk_create(
+        Todo(owner=user, title=t, done=i % 2 == 1) for i, t in enumerate(titles)
+    )
+
+
+def titles(response):
+    return [t["title"] for t in response.json()]
+
+
+def test_filter_done(auth_client, many):
+    assert titles(auth_client.get("/todos?done=true")) == ["Call mom", "Finish report"]
+    assert titles(auth_client.get("/todos?done=false")) == [
+        "Buy groceries",
+        "buy stamps",
+        "Workout",
+    ]
+
+
+def test_filter_title_case_insensitive_prefix(auth_client, many):
+    assert titles(auth_client.get("/todos?title=BUY")) == ["Buy groceries", "buy stamps"]
+    assert titles(auth_client.get("/todos?title=groceries")) == []
+
+
+def test_page_and_limit_slice_with_total_headers(auth_client, many):
+    response = auth_client.get("/todos?page=2&limit=2")
+    assert titles(response) == ["buy stamps", "Finish report"]
+    assert response["X-Total-Count"] == "5"
+    assert 'rel="prev"' in response["Link"] and 'rel="next"' in response["Link"]
+    assert titles(auth_client.get("/todos?page=9&limit=2")) == []
+
+
+def test_page_without_limit_returns_everything(auth_client, many):
+    assert len(auth_client.get("/todos?page=2").json()) == 5
+
+
+@pytest.mark.parametrize(
+    "query",
+    [
+        "done=yes",
+        "page=0",
+        "page=abc",
+        "limit=0",
+        "limit=1000",
+        "page=-1&limit=2",
+        "title=" + "x" * 201,
+    ],
+)
+def test_invalid_query_400(auth_client, many, query):
+    response = auth_client.get(f"/todos?{query}")
+    assert response.status_code == 400
+    assert response.json()["error"].startswith("Invalid query parameter")

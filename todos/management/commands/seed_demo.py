@@ -1,0 +1,62 @@
+"""Create the lesson's demo user, its todos, and a development superuser (DEBUG only)."""
+
+import secrets
+from pathlib import Path
+
+from django.conf import settings
+from django.contrib.auth import get_user_model
+from django.core.management.base import BaseCommand, CommandError
+
+from todos.models import Todo
+
+DEMO_USERNAME = "testuser"
+DEMO_PASSWORD = "testpass123"  # The lesson's published demo login; development only.
+DEMO_TODOS = (
+    ("Buy groceries", False),
+    ("Call mom", True),
+    ("Finish project report", False),
+    ("Workout", True),
+)
+SUPERUSER_USERNAME = "admin"
+SUPERUSER_FILE = Path(settings.BASE_DIR) / ".dev-superuser"
+
+
+class Command(BaseCommand):
+    help = "Ensure the demo user, its four todos and a dev superuser exist (DEBUG only)."
+
+    def handle(self, *args, **options):
+        if not settings.DEBUG:
+            raise CommandError("seed_demo creates known logins and runs only with DEBUG on.")
+        User = get_user_model()
+        demo, created = User.objects.get_or_create(username=DEMO_USERNAME)
+        if created or not demo.check_password(DEMO_PASSWORD):
+            demo.set_password(DEMO_PASSWORD)
+            demo.save()
+        if not demo.todos.exists():
+            Todo.objects.bulk_create(
+                Todo(owner=demo, title=title, done=done) for title, done in DEMO_TODOS
+            )
+        password = self._superuser_password(User)
+        self.stdout.write(
+            f"Demo API user: {DEMO_USERNAME} / {DEMO_PASSWORD}\n"
+            f"Admin: http://localhost:8000/admin/  user {SUPERUSER_USERNAME} / {password}\n"
+            f"(admin password kept in {SUPERUSER_FILE.name}, which git ignores)"
+        )
+
+    def _superuser_password(self, User) -> str:
+        """Reuse the password in the untracked file, or generate one."""
+        password = (
+            SUPERUSER_FILE.read_text().strip()
+            if SUPERUSER_FILE.exists()
+            else secrets.token_urlsafe(12)
+        )
+        SUPERUSER_FILE.write_text(password + "\n")
+        SUPERUSER_FILE.chmod(0o600)
+        admin, _ = User.objects.get_or_create(
+            username=SUPERUSER_USERNAME, defaults={"is_staff": True, "is_superuser": True}
+        )
+        if not admin.check_password(password):
+            admin.set_password(password)
+            admin.is_staff = admin.is_superuser = True
+            admin.save()
+        return password
