@@ -43,7 +43,9 @@ class Session(models.Model):
     created_at = models.DateTimeField(default=timezone.now, db_index=True)
     # Rotation time; also the session's "last used", to within one access lifetime.
     last_refreshed_at = models.DateTimeField(null=True, blank=True)
-    expires_at = models.DateTimeField(help_text="Absolute expiry; rotation never extends it.")
+    expires_at = models.DateTimeField(
+        db_index=True, help_text="Absolute expiry; rotation never extends it."
+    )
     ip_address = models.GenericIPAddressField(null=True, blank=True, db_index=True)
     user_agent = models.CharField(max_length=512, blank=True)
     # The only refresh token that may be rotated; any other of this family is a replay.
@@ -54,7 +56,7 @@ class Session(models.Model):
     previous_token = models.OneToOneField(
         OutstandingToken, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
     )
-    revoked_at = models.DateTimeField(null=True, blank=True)
+    revoked_at = models.DateTimeField(null=True, blank=True, db_index=True)
     revoked_reason = models.CharField(max_length=32, choices=RevokeReason.choices, blank=True)
 
     objects = SessionQuerySet.as_manager()
