@@ -52,10 +52,11 @@ class Session(models.Model):
     current_token = models.OneToOneField(
         OutstandingToken, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
     )
-    # The token rotated out last, for the replay grace window.
-    previous_token = models.OneToOneField(
-        OutstandingToken, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
-    )
+    # The jti of the current and the last rotated-out token, kept on the row itself:
+    # a refresh decides on the row it locks, and under PostgreSQL's READ COMMITTED a
+    # locked row is re-read fresh while rows joined to it are not.
+    current_jti = models.CharField(max_length=255, blank=True)
+    previous_jti = models.CharField(max_length=255, blank=True)
     revoked_at = models.DateTimeField(null=True, blank=True, db_index=True)
     revoked_reason = models.CharField(max_length=32, choices=RevokeReason.choices, blank=True)
 

@@ -81,7 +81,7 @@ def session_create(*, user, ip: str | None, user_agent: str) -> tuple[Session, T
     )
     with transaction.atomic():
         pair, token = _issue(session, now)
-        session.current_token = token
+        session.current_token, session.current_jti = token, token.jti
         session.save(force_insert=True)
         SessionToken.objects.create(token=token, session=session)
     return session, pair
@@ -96,7 +96,7 @@ def session_refresh(*, refresh_token: str, ip: str | None = None) -> TokenPair:
         # of=("self",): lock the session row only, not the joined user and tokens.
         session = (
             Session.objects.select_for_update(of=("self",))
-            .select_related("user", "current_token", "previous_token")
+            .select_related("user")
             .filter(pk=token[SESSION_CLAIM])
             .first()
         )
@@ -220,15 +220,10 @@ def _refresh_verdict(session: Session | None, token, now) -> str:
     if not session.user.is_active:
         return "user_inactive"
     jti = token["jti"]
-    if session.current_token is not None and jti == session.current_token.jti:
+    if jti == session.current_jti:
         return "rotate"
     grace = timedelta(seconds=settings.REFRESH_REUSE_GRACE_SECONDS)
-    if (
-        grace
-        and session.previous_token is not None
-        and jti == session.previous_token.jti
-        and session.last_refreshed_at >= now - grace
-    ):
+    if grace and jti == session.previous_jti and session.last_refreshed_at >= now - grace:
         # A client that lost the response to its last refresh (or raced itself)
         # is refused without ending the session. The trade-off is in the README.
         return "grace_replay"
@@ -267,8 +262,13 @@ def _rotate(session: Session, now) -> TokenPair | None:
     SessionToken.objects.create(token=token, session=session)
     # Compare-and-swap: holds even where select_for_update is a no-op (SQLite).
     swapped = Session.objects.filter(
-        pk=session.pk, current_token_id=session.current_token_id, revoked_at__isnull=True
-    ).update(current_token=token, previous_token_id=session.current_token_id, last_refreshed_at=now)
+        pk=session.pk, current_jti=session.current_jti, revoked_at__isnull=True
+    ).update(
+        current_token=token,
+        current_jti=token.jti,
+        previous_jti=session.current_jti,
+        last_refreshed_at=now,
+    )
     if swapped != 1:
         transaction.set_rollback(True)
         return None

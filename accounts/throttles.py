@@ -2,10 +2,18 @@
 
 import hashlib
 
+from rest_framework.settings import api_settings
 from rest_framework.throttling import SimpleRateThrottle
 
 
-class LoginRateThrottle(SimpleRateThrottle):
+class SettingsRateMixin:
+    """Read the rate when the throttle is built (per request), not at import time."""
+
+    def get_rate(self):
+        return api_settings.DEFAULT_THROTTLE_RATES.get(self.scope)
+
+
+class LoginRateThrottle(SettingsRateMixin, SimpleRateThrottle):
     """Every login attempt, per client address."""
 
     scope = "login"
@@ -14,7 +22,7 @@ class LoginRateThrottle(SimpleRateThrottle):
         return self.cache_format % {"scope": self.scope, "ident": self.get_ident(request)}
 
 
-class LoginFailureThrottle(SimpleRateThrottle):
+class LoginFailureThrottle(SettingsRateMixin, SimpleRateThrottle):
     """Failed logins per username and address; only failures are counted."""
 
     scope = "login_failure"

@@ -1,6 +1,7 @@
 """Test settings: production-shaped settings with test secrets and fast hashing."""
 
 import os
+import tempfile
 
 os.environ.setdefault("SECRET_KEY", "test-secret-key-" + "s" * 40)
 os.environ.setdefault("JWT_SIGNING_KEY", "test-jwt-signing-key-" + "j" * 40)
@@ -19,3 +20,10 @@ STORAGES = {
 }
 WHITENOISE_AUTOREFRESH = True
 WHITENOISE_USE_FINDERS = True
+
+if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
+    # A file per test process (threads in race tests need real file locking), so
+    # concurrent runs never create or drop each other's database.
+    DATABASES["default"]["TEST"] = {
+        "NAME": os.path.join(tempfile.gettempdir(), f"todo-api-test-{os.getpid()}.sqlite3")
+    }

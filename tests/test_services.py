@@ -33,8 +33,8 @@ def test_refresh_blacklists_old_token_and_records_new(api_client, tokens):
     assert BlacklistedToken.objects.filter(token__jti=old_jti).exists()
     assert not BlacklistedToken.objects.filter(token__jti=new_jti).exists()
     session = Session.objects.get()
-    assert session.current_token.jti == new_jti
-    assert session.previous_token.jti == old_jti
+    assert session.current_token.jti == session.current_jti == new_jti
+    assert session.previous_jti == old_jti
     assert sorted(session.token_links.values_list("token__jti", flat=True)) == sorted(
         [old_jti, new_jti]
     )
@@ -227,3 +227,21 @@ def test_refresh_costs_at_most_five_queries_in_one_transaction(api_client, make_
     assert len(log["statements"]) <= 5, log["statements"]
     assert all(in_transaction for _, in_transaction in log["statements"])
     assert log["commits"] == 1
+
+
+def test_rotation_compare_and_swap_refuses_a_stale_read(api_client, tokens):
+    """Even without a row lock (SQLite), a rotation based on a stale read cannot win."""
+    from django.db import transaction
+    from django.utils import timezone
+
+    from accounts import services
+
+    stale = Session.objects.get()
+    winner = refresh(api_client, tokens["refresh_token"]).json()
+    outstanding = OutstandingToken.objects.count()
+
+    with transaction.atomic():
+        assert services._rotate(stale, timezone.now()) is None
+
+    assert Session.objects.get().current_jti == claims(winner["refresh_token"])["jti"]
+    assert OutstandingToken.objects.count() == outstanding  # the loser's token was rolled back
