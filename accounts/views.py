@@ -1,5 +1,7 @@
 """Thin views over the session service: validate input, call it, shape output."""
 
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import status
 from rest_framework.permissions import AllowAny
 from rest_framework.response import Response
@@ -8,6 +10,7 @@ from rest_framework.views import APIView
 from accounts import services
 from accounts.exceptions import AccessTokenRequired, SessionNotFound
 from accounts.models import RevokeReason, Session
+from accounts.schema import LoginResultSerializer, LogoutAllResultSerializer, MessageSerializer
 from accounts.serializers import (
     CredentialsSerializer,
     LogoutAllSerializer,
@@ -19,6 +22,12 @@ from accounts.serializers import (
 )
 from accounts.throttles import LoginFailureThrottle, LoginRateThrottle
 from project.exceptions import REALM_HEADER, UnsupportedMediaType
+from project.schema import error
+
+INVALID_BODY = error(
+    "A field is missing, null, of the wrong type or too long (`invalid`, `required`, "
+    "`null`, `blank`, `max_length`...); details per field under `fields`."
+)
 
 
 def validated(serializer_class, request) -> dict:
@@ -42,6 +51,18 @@ class PublicAPIView(APIView):
 class SignupView(PublicAPIView):
     """POST /auth/signup: create an account."""
 
+    @extend_schema(
+        operation_id="signup",
+        request=SignupSerializer,
+        responses={
+            201: MessageSerializer,
+            400: error(
+                "Missing or invalid username or password (`invalid`, `required`...), "
+                "`username_taken`, or a password Django's validators refuse (`invalid_password`)."
+            ),
+        },
+        tags=["auth"],
+    )
     def post(self, request):
         data = validated(SignupSerializer, request)
         services.user_signup(username=data["username"], password=data["password"])
@@ -56,6 +77,19 @@ class LoginView(PublicAPIView):
 
     throttle_classes = (LoginRateThrottle, LoginFailureThrottle)
 
+    @extend_schema(
+        operation_id="login",
+        request=CredentialsSerializer,
+        responses={
+            200: LoginResultSerializer,
+            400: INVALID_BODY,
+            401: error("Unknown user or wrong password: `invalid_credentials`."),
+            429: error(
+                "Too many logins from this address, or failures for this username: `throttled`."
+            ),
+        },
+        tags=["auth"],
+    )
     def post(self, request):
         data = validated(CredentialsSerializer, request)
         try:
@@ -71,6 +105,19 @@ class LoginView(PublicAPIView):
 class RefreshView(PublicAPIView):
     """POST /auth/refresh: rotate the refresh token and return a new pair."""
 
+    @extend_schema(
+        operation_id="refresh",
+        request=RefreshTokenSerializer,
+        responses={
+            200: TokenPairSerializer,
+            400: INVALID_BODY,
+            401: error(
+                "Bad, expired, blacklisted, replayed or revoked refresh token, or not a "
+                "refresh token: `invalid_refresh_token`. A replay revokes the whole session."
+            ),
+        },
+        tags=["auth"],
+    )
     def post(self, request):
         data = validated(RefreshTokenSerializer, request)
         pair = services.session_refresh(
@@ -84,7 +131,7 @@ class LogoutView(APIView):
 
     def initial(self, request, *args, **kwargs):
         # The contract checks for a JSON body before it looks at the token.
-        if not request.content_type.startswith("application/json"):
+        if request.method == "POST" and not request.content_type.startswith("application/json"):
             raise UnsupportedMediaType()
         super().initial(request, *args, **kwargs)
 
@@ -93,6 +140,24 @@ class LogoutView(APIView):
             raise AccessTokenRequired()
         super().permission_denied(request, message, code)
 
+    @extend_schema(
+        operation_id="logout",
+        request=RefreshTokenSerializer,
+        responses={
+            200: MessageSerializer,
+            400: INVALID_BODY,
+            401: error(
+                "No usable access token (`access_token_required`, `invalid_token`, "
+                "`token_expired`, `session_revoked`), or a refresh token that is not valid "
+                "(`invalid_refresh_token`)."
+            ),
+            403: error(
+                "The refresh token belongs to another session: `refresh_token_mismatch`. "
+                "That session stays alive."
+            ),
+        },
+        tags=["auth"],
+    )
     def post(self, request):
         data = validated(RefreshTokenSerializer, request)
         services.session_logout(
@@ -106,6 +171,12 @@ class LogoutView(APIView):
 class LogoutAllView(APIView):
     """POST /auth/logout-all: end every session of the user, or every other one."""
 
+    @extend_schema(
+        operation_id="logout_all",
+        request=LogoutAllSerializer,
+        responses={200: LogoutAllResultSerializer, 400: INVALID_BODY},
+        tags=["auth"],
+    )
     def post(self, request):
         data = validated(LogoutAllSerializer, request)
         keep = request.auth if data["keep_current"] else None
@@ -121,6 +192,11 @@ class LogoutAllView(APIView):
 class SessionListView(APIView):
     """GET /auth/sessions: the caller's active sessions, newest first."""
 
+    @extend_schema(
+        operation_id="sessions_list",
+        responses={200: SessionSerializer(many=True)},
+        tags=["auth"],
+    )
     def get(self, request):
         sessions = Session.objects.active().filter(user=request.user)
         serializer = SessionSerializer(
@@ -132,6 +208,16 @@ class SessionListView(APIView):
 class SessionDetailView(APIView):
     """DELETE /auth/sessions/<id>: revoke one of the caller's own sessions."""
 
+    @extend_schema(
+        operation_id="session_revoke",
+        parameters=[
+            OpenApiParameter(
+                "session_id", OpenApiTypes.UUID, OpenApiParameter.PATH, description="A `sid`."
+            )
+        ],
+        responses={204: None, 404: error("No such session of yours: `session_not_found`.")},
+        tags=["auth"],
+    )
     def delete(self, request, session_id):
         session = Session.objects.filter(pk=session_id, user=request.user).first()
         if session is None:
@@ -146,6 +232,18 @@ class SessionDetailView(APIView):
 class PasswordChangeView(APIView):
     """POST /auth/password: change the password; every other session ends."""
 
+    @extend_schema(
+        operation_id="password_change",
+        request=PasswordChangeSerializer,
+        responses={
+            200: MessageSerializer,
+            400: error(
+                "Missing or invalid fields (`invalid`, `required`...), `wrong_password`, or a "
+                "new password Django's validators refuse (`invalid_password`)."
+            ),
+        },
+        tags=["auth"],
+    )
     def post(self, request):
         data = validated(PasswordChangeSerializer, request)
         services.password_change(

@@ -3,8 +3,11 @@
 import logging
 
 from django.core.exceptions import PermissionDenied as DjangoPermissionDenied
+from django.core.exceptions import RequestDataTooBig, SuspiciousOperation
 from django.db import InterfaceError, OperationalError
 from django.http import Http404, JsonResponse
+from redis.exceptions import ConnectionError as RedisConnectionError
+from redis.exceptions import TimeoutError as RedisTimeoutError
 from rest_framework import exceptions, status
 from rest_framework.views import exception_handler
 
@@ -12,6 +15,7 @@ from project.exceptions import (
     REALM_HEADER,
     BadRequest,
     NotFound,
+    PayloadTooLarge,
     RejectedToken,
     ServerError,
     ServiceUnavailable,
@@ -48,9 +52,18 @@ def _normalise(exc: Exception) -> exceptions.APIException:
         return replacement()
     if isinstance(exc, exceptions.APIException):
         return exc
+    if isinstance(exc, RequestDataTooBig):
+        # Django refused to read a body past DATA_UPLOAD_MAX_MEMORY_SIZE.
+        return PayloadTooLarge()
+    if isinstance(exc, SuspiciousOperation):
+        return BadRequest()
     if isinstance(exc, (OperationalError, InterfaceError)):
         # The database is unreachable: a retryable 503, not a 500.
         logger.warning("Database unavailable: %s", exc)
+        return ServiceUnavailable()
+    if isinstance(exc, (RedisConnectionError, RedisTimeoutError)):
+        # Redis (throttle counters) is unreachable: the same retryable 503.
+        logger.warning("Cache unavailable: %s", exc)
         return ServiceUnavailable()
     logger.error("Unhandled API error", exc_info=exc)
     return ServerError()
@@ -77,7 +90,9 @@ def _json_error(exc: exceptions.APIException) -> JsonResponse:
 
 
 def bad_request(request, exception=None):
-    """Django-level 400 (e.g. a disallowed Host header) as JSON."""
+    """Django-level 400 (e.g. a disallowed Host header, a too large form) as JSON."""
+    if isinstance(exception, RequestDataTooBig):
+        return _json_error(PayloadTooLarge())
     return _json_error(BadRequest())
 
 

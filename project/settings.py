@@ -1,64 +1,50 @@
 """Settings, read from the environment with safe development defaults."""
 
-import os
 from datetime import timedelta
 from pathlib import Path
 
 import dj_database_url
-from django.core.exceptions import ImproperlyConfigured
+
+from project.env import Env
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 
 
-def env_bool(name: str, default: bool) -> bool:
-    """Read a boolean such as 1/0, true/false, yes/no from the environment."""
-    value = os.environ.get(name)
-    if value is None or value == "":
-        return default
-    return value.strip().lower() in {"1", "true", "yes", "on"}
+env = Env()
 
+DEBUG = env.boolean("DEBUG", False)
 
-def env_int(name: str, default: int) -> int:
-    """Read an integer from the environment."""
-    value = os.environ.get(name)
-    return default if value in (None, "") else int(value)
-
-
-def env_list(name: str, default: str = "") -> list[str]:
-    """Read a comma-separated list from the environment."""
-    return [item.strip() for item in os.environ.get(name, default).split(",") if item.strip()]
-
-
-DEBUG = env_bool("DEBUG", False)
-
-# Development-only secrets. They are public, so production refuses them below.
+# Development-only secrets. They are public, so production refuses them.
 DEV_SECRET_KEY = "dev-only-insecure-secret-key-do-not-use-in-production"
 DEV_JWT_SIGNING_KEY = "dev-only-insecure-jwt-signing-key-do-not-use-in-production"
-MIN_SECRET_LENGTH = 32
 
+SECRET_KEY = env.secret("SECRET_KEY", DEV_SECRET_KEY, required=not DEBUG)
 
-def secret(name: str, dev_default: str) -> str:
-    """Return a secret; with DEBUG off it must be set, long, and not the dev default."""
-    value = os.environ.get(name, "")
-    if DEBUG:
-        return value or dev_default
-    if not value:
-        raise ImproperlyConfigured(f"{name} must be set when DEBUG is off.")
-    if value == dev_default or len(value) < MIN_SECRET_LENGTH:
-        raise ImproperlyConfigured(
-            f"{name} must be a random value of at least {MIN_SECRET_LENGTH} characters "
-            "when DEBUG is off."
-        )
-    return value
+# JWTs: HMAC (HS*) signs and verifies with JWT_SIGNING_KEY; RSA/ECDSA sign with the
+# private key in JWT_SIGNING_KEY and verify with the public key in JWT_VERIFYING_KEY.
+JWT_ALGORITHM = env.choice(
+    "JWT_ALGORITHM",
+    "HS256",
+    ("HS256", "HS384", "HS512", "RS256", "RS384", "RS512", "ES256", "ES384", "ES512"),
+)
+JWT_VERIFYING_KEY = env.text("JWT_VERIFYING_KEY")
+if JWT_ALGORITHM.startswith("HS"):
+    JWT_SIGNING_KEY = env.secret("JWT_SIGNING_KEY", DEV_JWT_SIGNING_KEY, required=not DEBUG)
+    if not DEBUG and JWT_SIGNING_KEY and JWT_SIGNING_KEY == SECRET_KEY:
+        # One leaked key must not both forge tokens and sign Django's cookies.
+        env.problem("JWT_SIGNING_KEY must differ from SECRET_KEY")
+else:
+    JWT_SIGNING_KEY = env.text("JWT_SIGNING_KEY")
+    if "PRIVATE KEY" not in JWT_SIGNING_KEY:
+        env.problem(f"JWT_SIGNING_KEY must be a PEM private key for {JWT_ALGORITHM}")
+    if "PUBLIC KEY" not in JWT_VERIFYING_KEY:
+        env.problem(f"JWT_VERIFYING_KEY must be a PEM public key for {JWT_ALGORITHM}")
 
-
-SECRET_KEY = secret("SECRET_KEY", DEV_SECRET_KEY)
-JWT_SIGNING_KEY = secret("JWT_SIGNING_KEY", DEV_JWT_SIGNING_KEY)
-if not DEBUG and JWT_SIGNING_KEY == SECRET_KEY:
-    raise ImproperlyConfigured("JWT_SIGNING_KEY must differ from SECRET_KEY.")
-
-ALLOWED_HOSTS = env_list("ALLOWED_HOSTS", "localhost,127.0.0.1,[::1]" if DEBUG else "")
-CSRF_TRUSTED_ORIGINS = env_list("CSRF_TRUSTED_ORIGINS")
+ALLOWED_HOSTS = env.items("ALLOWED_HOSTS", "localhost,127.0.0.1,[::1]" if DEBUG else "")
+if not DEBUG and not ALLOWED_HOSTS:
+    # Django would answer every request 400 (DisallowedHost); say so at start instead.
+    env.problem("ALLOWED_HOSTS is not set (the host names this API is served under)")
+CSRF_TRUSTED_ORIGINS = env.items("CSRF_TRUSTED_ORIGINS")
 
 INSTALLED_APPS = [
     "django.contrib.admin",
@@ -106,14 +92,25 @@ TEMPLATES = [
 WSGI_APPLICATION = "project.wsgi.application"
 
 # Database: SQLite by default, PostgreSQL (psycopg 3) when DATABASE_URL is set.
-DATABASES = {
-    "default": dj_database_url.parse(
-        os.environ.get("DATABASE_URL") or f"sqlite:///{BASE_DIR / 'db.sqlite3'}",
-        conn_max_age=env_int("CONN_MAX_AGE", 60),
-        conn_health_checks=True,
+# Connections are kept CONN_MAX_AGE seconds and checked before reuse, so a server
+# restart or a dropped connection costs one reconnect, not an error.
+DATABASE_URL = env.text("DATABASE_URL", f"sqlite:///{BASE_DIR / 'db.sqlite3'}")
+try:
+    DATABASES = {
+        "default": dj_database_url.parse(
+            DATABASE_URL, conn_max_age=env.integer("CONN_MAX_AGE", 60), conn_health_checks=True
+        )
+    }
+except ValueError as exc:
+    env.problem(f"DATABASE_URL is not a database URL ({exc})")
+    DATABASES = {"default": dj_database_url.parse(f"sqlite:///{BASE_DIR / 'db.sqlite3'}")}
+if DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql":
+    # An unreachable server fails the request in seconds (503) instead of hanging a worker.
+    DATABASES["default"].setdefault("OPTIONS", {})
+    DATABASES["default"]["OPTIONS"].setdefault(
+        "connect_timeout", env.integer("DATABASE_CONNECT_TIMEOUT", 5, minimum=1)
     )
-}
-if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
+elif DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
     # IMMEDIATE takes the write lock at BEGIN, so concurrent writers queue on the
     # busy timeout instead of failing with "database is locked" mid-transaction.
     DATABASES["default"]["OPTIONS"] = {
@@ -127,11 +124,14 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 # Cache: Redis when REDIS_URL is set (shared throttle counters), local memory otherwise.
-if os.environ.get("REDIS_URL"):
+REDIS_URL = env.text("REDIS_URL")
+if REDIS_URL:
     CACHES = {
         "default": {
             "BACKEND": "django.core.cache.backends.redis.RedisCache",
-            "LOCATION": os.environ["REDIS_URL"],
+            "LOCATION": REDIS_URL,
+            # Bounded waits: an unreachable Redis is a quick 503, not a hung worker.
+            "OPTIONS": {"socket_connect_timeout": 2, "socket_timeout": 2},
         }
     }
 else:
@@ -153,7 +153,8 @@ USE_I18N = True
 USE_TZ = True
 
 STATIC_URL = "static/"
-STATIC_ROOT = BASE_DIR / "staticfiles"
+# Where collectstatic writes; whitenoise serves it with DEBUG off.
+STATIC_ROOT = Path(env.text("STATIC_ROOT") or BASE_DIR / "staticfiles")
 STORAGES = {
     "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
     "staticfiles": {"BACKEND": "whitenoise.storage.CompressedManifestStaticFilesStorage"},
@@ -162,19 +163,22 @@ STORAGES = {
 # Security headers; the TLS-related ones are configurable for a proxy in front.
 SECURE_CONTENT_TYPE_NOSNIFF = True
 X_FRAME_OPTIONS = "DENY"
-SESSION_COOKIE_SECURE = env_bool("SESSION_COOKIE_SECURE", not DEBUG)
-CSRF_COOKIE_SECURE = env_bool("CSRF_COOKIE_SECURE", not DEBUG)
-SECURE_SSL_REDIRECT = env_bool("SECURE_SSL_REDIRECT", not DEBUG)
-SECURE_HSTS_SECONDS = env_int("SECURE_HSTS_SECONDS", 0 if DEBUG else 31536000)
-SECURE_HSTS_INCLUDE_SUBDOMAINS = env_bool("SECURE_HSTS_INCLUDE_SUBDOMAINS", not DEBUG)
-SECURE_HSTS_PRELOAD = env_bool("SECURE_HSTS_PRELOAD", not DEBUG)
-if env_bool("SECURE_PROXY_SSL_HEADER", False):
+SESSION_COOKIE_SECURE = env.boolean("SESSION_COOKIE_SECURE", not DEBUG)
+CSRF_COOKIE_SECURE = env.boolean("CSRF_COOKIE_SECURE", not DEBUG)
+SECURE_SSL_REDIRECT = env.boolean("SECURE_SSL_REDIRECT", not DEBUG)
+SECURE_HSTS_SECONDS = env.integer("SECURE_HSTS_SECONDS", 0 if DEBUG else 31536000)
+SECURE_HSTS_INCLUDE_SUBDOMAINS = env.boolean("SECURE_HSTS_INCLUDE_SUBDOMAINS", not DEBUG)
+SECURE_HSTS_PRELOAD = env.boolean("SECURE_HSTS_PRELOAD", not DEBUG)
+# Only behind a TLS proxy that sets X-Forwarded-Proto itself (and strips the client's).
+if env.boolean("SECURE_PROXY_SSL_HEADER", False):
     SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
 # Health checks from a load balancer arrive over plain HTTP on this path.
 SECURE_REDIRECT_EXEMPT = [r"^healthz$"]
 
 # The largest request body an API view reads; larger ones get 413.
-API_MAX_BODY_BYTES = env_int("API_MAX_BODY_BYTES", 1024 * 1024)
+API_MAX_BODY_BYTES = env.integer("API_MAX_BODY_BYTES", 1024 * 1024, minimum=1)
+# Django refuses such a body from its Content-Length, before reading any of it.
+DATA_UPLOAD_MAX_MEMORY_SIZE = API_MAX_BODY_BYTES
 
 REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": ["accounts.authentication.SessionJWTAuthentication"],
@@ -182,24 +186,31 @@ REST_FRAMEWORK = {
     "DEFAULT_PARSER_CLASSES": ["project.parsers.BoundedJSONParser"],
     "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
     "EXCEPTION_HANDLER": "project.handlers.api_exception_handler",
-    "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
+    "DEFAULT_SCHEMA_CLASS": "project.schema.ApiAutoSchema",
     "UNAUTHENTICATED_USER": None,
     "DEFAULT_THROTTLE_RATES": {
-        "login": os.environ.get("THROTTLE_LOGIN_RATE", "60/minute"),
-        "login_failure": os.environ.get("THROTTLE_LOGIN_FAILURE_RATE", "5/minute"),
+        "login": env.rate("THROTTLE_LOGIN_RATE", "60/minute"),
+        "login_failure": env.rate("THROTTLE_LOGIN_FAILURE_RATE", "5/minute"),
     },
+    # How many proxies in front append to X-Forwarded-For. 0 ignores the header, so a
+    # client cannot pick its own address to dodge the login throttles.
+    "NUM_PROXIES": env.integer("NUM_PROXIES", 0),
 }
 
 SIMPLE_JWT = {
-    "ACCESS_TOKEN_LIFETIME": timedelta(seconds=env_int("ACCESS_TOKEN_LIFETIME", 15 * 60)),
+    "ACCESS_TOKEN_LIFETIME": timedelta(
+        seconds=env.integer("ACCESS_TOKEN_LIFETIME", 15 * 60, minimum=1)
+    ),
     # The refresh token's lifetime is the session's idle timeout: each rotation renews it.
-    "REFRESH_TOKEN_LIFETIME": timedelta(seconds=env_int("REFRESH_TOKEN_LIFETIME", 7 * 24 * 3600)),
+    "REFRESH_TOKEN_LIFETIME": timedelta(
+        seconds=env.integer("REFRESH_TOKEN_LIFETIME", 7 * 24 * 3600, minimum=1)
+    ),
     "ROTATE_REFRESH_TOKENS": True,
     "BLACKLIST_AFTER_ROTATION": True,
     "UPDATE_LAST_LOGIN": False,
-    "ALGORITHM": os.environ.get("JWT_ALGORITHM", "HS256"),
+    "ALGORITHM": JWT_ALGORITHM,
     "SIGNING_KEY": JWT_SIGNING_KEY,
-    "VERIFYING_KEY": os.environ.get("JWT_VERIFYING_KEY", ""),
+    "VERIFYING_KEY": JWT_VERIFYING_KEY,
     "AUTH_HEADER_TYPES": ("Bearer",),
     "USER_ID_FIELD": "id",
     "USER_ID_CLAIM": "sub",
@@ -207,34 +218,53 @@ SIMPLE_JWT = {
 }
 
 # A session's absolute lifetime; rotation never extends a session past it.
-SESSION_ABSOLUTE_LIFETIME = timedelta(seconds=env_int("SESSION_ABSOLUTE_LIFETIME", 30 * 24 * 3600))
+SESSION_ABSOLUTE_LIFETIME = timedelta(
+    seconds=env.integer("SESSION_ABSOLUTE_LIFETIME", 30 * 24 * 3600, minimum=1)
+)
 # Seconds during which replaying the immediately preceding refresh token is refused
 # without revoking the session. 0 is strict reuse detection (RFC 9700 §4.14.2).
-REFRESH_REUSE_GRACE_SECONDS = env_int("REFRESH_REUSE_GRACE_SECONDS", 0)
+REFRESH_REUSE_GRACE_SECONDS = env.integer("REFRESH_REUSE_GRACE_SECONDS", 0)
 
 SPECTACULAR_SETTINGS = {
     "TITLE": "Todo API with sign-in sessions",
     "DESCRIPTION": "JWT access and refresh tokens whose sessions really end at logout.",
     "VERSION": "1.0.0",
     "SERVE_INCLUDE_SCHEMA": False,
+    # The schema and docs are public and read no token: a stale one must not break them.
+    "SERVE_AUTHENTICATION": [],
     "SWAGGER_UI_DIST": "SIDECAR",
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
     "REDOC_DIST": "SIDECAR",
     "COMPONENT_SPLIT_REQUEST": True,
 }
 
+LOG_LEVEL = env.choice("LOG_LEVEL", "INFO", ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"))
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
+    "filters": {
+        # Defence in depth: no code logs a token, and any JWT that slips in is blanked.
+        "redact_tokens": {"()": "accounts.security_log.RedactTokens"},
+    },
     "formatters": {
         "json": {"()": "accounts.security_log.JSONFormatter"},
     },
     "handlers": {
-        "console": {"class": "logging.StreamHandler"},
-        "security": {"class": "logging.StreamHandler", "formatter": "json"},
+        "console": {"class": "logging.StreamHandler", "filters": ["redact_tokens"]},
+        "security": {
+            "class": "logging.StreamHandler",
+            "formatter": "json",
+            "filters": ["redact_tokens"],
+        },
     },
     "loggers": {
-        "django": {"handlers": ["console"], "level": os.environ.get("LOG_LEVEL", "INFO")},
+        "django": {"handlers": ["console"], "level": LOG_LEVEL},
+        # One JSON object per line: login, refresh, logout, revocation, password change.
         "security": {"handlers": ["security"], "level": "INFO", "propagate": False},
     },
 }
+
+env.check(
+    "Set these environment variables (see docs/configuration.md)"
+    + ("." if DEBUG else ", or set DEBUG=1 for local development.")
+)

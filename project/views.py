@@ -1,12 +1,19 @@
 """Project-wide endpoints: health check and the JSON answer for unknown routes."""
 
 from django.db import connection
+from drf_spectacular.utils import extend_schema, inline_serializer
+from rest_framework import serializers
 from rest_framework.decorators import api_view, authentication_classes, permission_classes
 from rest_framework.response import Response
 
 from project.exceptions import NotFound
 
 
+@extend_schema(
+    operation_id="health",
+    responses={200: inline_serializer("Health", {"status": serializers.CharField()})},
+    tags=["health"],
+)
 @api_view(["GET"])
 @authentication_classes([])
 @permission_classes([])
@@ -17,6 +24,7 @@ def health(request):
     return Response({"status": "ok"})
 
 
+@extend_schema(exclude=True)
 @api_view(["GET", "POST", "PUT", "PATCH", "DELETE", "HEAD", "OPTIONS"])
 @authentication_classes([])
 @permission_classes([])

@@ -1,9 +1,13 @@
 """Per-user todo CRUD: another user's todo does not exist for you."""
 
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import OpenApiParameter, extend_schema, extend_schema_view
 from rest_framework import exceptions, viewsets
 from rest_framework.response import Response
 
-from todos.models import Todo
+from project.fields import StrictBooleanField, StrictCharField
+from project.schema import error
+from todos.models import DESCRIPTION_MAX_LENGTH, Todo
 from todos.serializers import TodoListQuerySerializer, TodoSerializer
 
 PUT_FIELDS = ("title", "done", "description")
@@ -18,6 +22,81 @@ class InvalidTodoRequest(exceptions.ValidationError):
     default_code = "invalid_request"
 
 
+class TodoReplaceSerializer(TodoSerializer):
+    """PUT's body, for the schema: all three fields are required (the view checks it)."""
+
+    done = StrictBooleanField()
+    description = StrictCharField(
+        max_length=DESCRIPTION_MAX_LENGTH, allow_null=True, allow_blank=True, trim_whitespace=False
+    )
+
+
+TODO_ID = OpenApiParameter("id", OpenApiTypes.INT, OpenApiParameter.PATH, description="A todo id.")
+INVALID_TODO = error(
+    "Missing, null, empty or too long title, wrong types (`invalid_request`, `invalid`, "
+    "`required`, `null`, `blank`, `max_length`...); details per field under `fields`."
+)
+TODO_NOT_FOUND = error("No such todo of yours: `todo_not_found`.")
+
+
+@extend_schema_view(
+    list=extend_schema(
+        operation_id="todos_list",
+        description="Your todos, oldest first. `done` and a case-insensitive `title` prefix "
+        "filter; `page` and `limit` paginate when both are given. Always a bare array.",
+        parameters=[
+            TodoListQuerySerializer,
+            OpenApiParameter(
+                "X-Total-Count",
+                OpenApiTypes.INT,
+                OpenApiParameter.HEADER,
+                response=[200],
+                description="Todos matching the filters; sent when page and limit are given.",
+            ),
+            OpenApiParameter(
+                "Link",
+                OpenApiTypes.STR,
+                OpenApiParameter.HEADER,
+                response=[200],
+                description='RFC 8288 rel="prev" and rel="next" pages, when there are any.',
+            ),
+        ],
+        responses={
+            200: TodoSerializer(many=True),
+            400: error("A query parameter is invalid: `invalid`."),
+        },
+    ),
+    create=extend_schema(
+        operation_id="todos_create",
+        description="Create a todo; `done` defaults to false, `description` to null.",
+        responses={201: TodoSerializer, 400: INVALID_TODO},
+    ),
+    retrieve=extend_schema(
+        operation_id="todos_retrieve",
+        description="One of your todos; another user's is 404, never 403.",
+        parameters=[TODO_ID],
+        responses={200: TodoSerializer, 404: TODO_NOT_FOUND},
+    ),
+    update=extend_schema(
+        operation_id="todos_replace",
+        description="Replace a todo: `title`, `done` and `description` are all required.",
+        parameters=[TODO_ID],
+        request=TodoReplaceSerializer,
+        responses={200: TodoSerializer, 400: INVALID_TODO, 404: TODO_NOT_FOUND},
+    ),
+    partial_update=extend_schema(
+        operation_id="todos_update",
+        description="Change some fields of a todo; an empty body is a 400.",
+        parameters=[TODO_ID],
+        responses={200: TodoSerializer, 400: INVALID_TODO, 404: TODO_NOT_FOUND},
+    ),
+    destroy=extend_schema(
+        operation_id="todos_delete",
+        description="Delete a todo.",
+        parameters=[TODO_ID],
+        responses={204: None, 404: TODO_NOT_FOUND},
+    ),
+)
 class TodoViewSet(viewsets.ModelViewSet):
     """GET/POST /todos and GET/PUT/PATCH/DELETE /todos/<id>."""
 

@@ -1,0 +1,182 @@
+"""Cleanup of expired sessions and refresh tokens: batched, bounded, and harmless to live ones."""
+
+import re
+import threading
+from datetime import timedelta
+from io import StringIO
+
+import pytest
+from django.core.management import CommandError, call_command
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
+from django.utils import timezone
+from rest_framework_simplejwt.token_blacklist.models import BlacklistedToken, OutstandingToken
+
+from accounts import services
+from accounts.cleanup import clear_expired
+from accounts.models import RevokeReason, Session, SessionToken
+from tests.conftest import bearer
+
+T0 = "2026-03-01 12:00:00+00:00"
+
+
+@pytest.fixture
+def history(api_client, user, other_user, login, time_machine):
+    """At T0 alice has session `rotated` (refreshed once) and `logged_out` (revoked)."""
+    time_machine.move_to(T0, tick=False)
+    rotated = login(user)
+    response = api_client.post(
+        "/auth/refresh", {"refresh_token": rotated["refresh_token"]}, format="json"
+    )
+    assert response.status_code == 200
+    rotated = response.json()
+    logged_out = login(user)
+    response = api_client.post(
+        "/auth/logout",
+        {"refresh_token": logged_out["refresh_token"]},
+        format="json",
+        **bearer(logged_out["access_token"]),
+    )
+    assert response.status_code == 200
+    return {"rotated": rotated, "logged_out": logged_out}
+
+
+def test_cleanup_before_any_expiry_deletes_nothing(history):
+    counts = clear_expired()
+    assert (counts.sessions, counts.outstanding_tokens, counts.blacklisted_tokens) == (0, 0, 0)
+    assert OutstandingToken.objects.count() == 3
+    assert Session.objects.count() == 2
+
+
+def test_cleanup_after_idle_expiry_deletes_expired_tokens_keeps_sessions(
+    history, time_machine, api_client, other_user, login
+):
+    time_machine.shift(timedelta(days=8))  # past the 7-day refresh lifetime
+    bob = login(other_user)
+    counts = clear_expired()
+    # Gone: the rotated-out token and the logged-out session's token, both blacklisted.
+    assert (counts.sessions, counts.outstanding_tokens, counts.blacklisted_tokens) == (0, 2, 2)
+    # Kept: the expired current token of the session that is not revoked, and bob's.
+    assert OutstandingToken.objects.count() == 2
+    assert not BlacklistedToken.objects.exists()
+    # The revoked session stays as the trail, until its absolute expiry.
+    logged_out = Session.objects.get(revoked_at__isnull=False)
+    assert logged_out.revoked_reason == RevokeReason.LOGOUT
+    assert logged_out.current_token is None
+    response = api_client.get("/todos", **bearer(bob["access_token"]))
+    assert response.status_code == 200
+
+
+def test_cleanup_keeps_live_session_usable(history, time_machine, api_client, user, login):
+    time_machine.shift(timedelta(days=8))
+    live = login(user)
+    clear_expired()
+    response = api_client.post(
+        "/auth/refresh", {"refresh_token": live["refresh_token"]}, format="json"
+    )
+    assert response.status_code == 200
+    response = api_client.get("/todos", **bearer(response.json()["access_token"]))
+    assert response.status_code == 200
+
+
+def test_cleanup_after_absolute_expiry_deletes_sessions_and_their_tokens(
+    history, time_machine, other_user, login
+):
+    time_machine.shift(timedelta(days=8))
+    login(other_user)
+    time_machine.shift(timedelta(days=23))  # T0 + 31 days: alice's sessions have expired
+    counts = clear_expired()
+    assert counts.sessions == 2
+    assert counts.outstanding_tokens == 3
+    assert counts.blacklisted_tokens == 2
+    assert counts.by_model["accounts.SessionToken"] == 3
+    # Bob's session (T0 + 8 days) lives until T0 + 38 days, with its expired current token.
+    assert list(Session.objects.values_list("user__username", flat=True)) == ["bob"]
+    assert OutstandingToken.objects.count() == 1
+    assert SessionToken.objects.count() == 1
+
+
+def test_cleanup_is_idempotent(history, time_machine):
+    time_machine.shift(timedelta(days=31))
+    assert clear_expired().sessions == 2
+    counts = clear_expired()
+    assert (counts.sessions, counts.outstanding_tokens, counts.batches) == (0, 0, 0)
+
+
+def test_cleanup_reads_ids_in_batches_never_all_rows(user, time_machine):
+    time_machine.move_to(T0, tick=False)
+    for _ in range(5):
+        services.session_create(user=user, ip="127.0.0.1", user_agent="test")
+    time_machine.shift(timedelta(days=31))
+    with CaptureQueriesContext(connection) as queries:
+        counts = clear_expired(batch_size=2)
+    assert (counts.sessions, counts.outstanding_tokens) == (5, 5)
+    assert counts.batches == 6  # 3 batches of sessions and 3 of tokens: 2 + 2 + 1
+    reads = [q["sql"] for q in queries.captured_queries if q["sql"].startswith("SELECT")]
+    # Each read is a page of at most 2 ids, or the rows of at most 2 ids: never all rows.
+    assert reads and all(rows_bounded_by(sql, 2) for sql in reads), reads
+    assert not Session.objects.exists()
+
+
+def rows_bounded_by(sql: str, limit: int) -> bool:
+    """True if a SELECT reads at most `limit` rows: by LIMIT, or by an `IN (...)` id list."""
+    if f"LIMIT {limit}" in sql:
+        return True
+    id_lists = re.findall(r" IN \(([^()]*)\)", sql)
+    return bool(id_lists) and all(len(ids.split(",")) <= limit for ids in id_lists)
+
+
+def test_command_reports_counts(history, time_machine):
+    time_machine.shift(timedelta(days=31))
+    out = StringIO()
+    call_command("cleanup_tokens", "--batch-size", "500", stdout=out)
+    assert out.getvalue() == (
+        "Deleted 2 expired sessions and 3 expired refresh tokens (2 of them blacklisted) "
+        "in 2 batches.\n"
+    )
+
+
+def test_command_refuses_batch_size_below_one(db):
+    with pytest.raises(CommandError, match="--batch-size"):
+        call_command("cleanup_tokens", "--batch-size", "0")
+
+
+def test_cleanup_beside_refreshes_and_logout_all_on_postgres(
+    postgres_only, transactional_db, user, time_machine
+):
+    """Cleanup from cron while the user refreshes and logs out everywhere: nobody fails."""
+    time_machine.move_to(timezone.now() - timedelta(days=40), tick=False)
+    for _ in range(60):
+        services.session_create(user=user, ip="127.0.0.1", user_agent="old")
+    time_machine.move_to(timezone.now() + timedelta(days=40))
+    _, pair = services.session_create(user=user, ip="127.0.0.1", user_agent="live")
+    errors: list[BaseException] = []
+
+    def refresh_then_logout_all():
+        nonlocal pair
+        try:
+            for _ in range(20):
+                pair = services.session_refresh(refresh_token=pair.refresh)
+            services.session_revoke_all(user=user, reason=RevokeReason.LOGOUT_ALL)
+        except BaseException as exc:
+            errors.append(exc)
+        finally:
+            connection.close()
+
+    def cleanup():
+        try:
+            clear_expired(batch_size=5)
+        except BaseException as exc:
+            errors.append(exc)
+        finally:
+            connection.close()
+
+    threads = [threading.Thread(target=refresh_then_logout_all), threading.Thread(target=cleanup)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(30)
+    assert errors == []
+    clear_expired()  # a session a request held was skipped; the next run takes it
+    assert list(Session.objects.values_list("user_agent", flat=True)) == ["live"]
+    assert Session.objects.get().revoked_reason == RevokeReason.LOGOUT_ALL
