@@ -1,0 +1,96 @@
+"""The exception handler: every error is {"error", "code"} JSON, never HTML."""
+
+import pytest
+from django.db import OperationalError
+from django.test import Client
+
+from todos.models import Todo
+from todos.views import TodoViewSet
+
+
+def assert_error(response, status: int, code: str | None = None, error: str | None = None):
+    assert response.status_code == status
+    assert response["Content-Type"].startswith("application/json")
+    body = response.json()
+    assert set(body) >= {"error", "code"}
+    assert "detail" not in body
+    if code:
+        assert body["code"] == code
+    if error:
+        assert body["error"] == error
+    return body
+
+
+@pytest.mark.parametrize("path", ["/nope", "/auth", "/auth/nope", "/todos/1/extra", "/api/nope"])
+def test_unknown_route_404_json(client, db, path):
+    assert_error(client.get(path), 404, "not_found", "Not found")
+
+
+def test_unknown_route_404_json_with_debug_on(client, db, settings):
+    settings.DEBUG = True
+    assert_error(client.post("/definitely/not/here"), 404, "not_found")
+
+
+@pytest.mark.parametrize(
+    ("method", "path"),
+    [("get", "/auth/login"), ("put", "/auth/signup"), ("delete", "/auth/refresh")],
+)
+def test_wrong_method_405_json(client, db, method, path):
+    assert_error(getattr(client, method)(path), 405, "method_not_allowed")
+
+
+@pytest.mark.parametrize(("method", "path"), [("put", "/todos"), ("get", "/auth/logout")])
+def test_wrong_method_on_protected_route_405(auth_client, method, path):
+    response = getattr(auth_client, method)(path, {}, format="json")
+    assert_error(response, 405, "method_not_allowed")
+
+
+@pytest.mark.parametrize("path", ["/auth/login", "/auth/signup", "/auth/refresh"])
+def test_non_json_body_415(client, db, path):
+    response = client.post(
+        path, "username=a&password=b", content_type="application/x-www-form-urlencoded"
+    )
+    assert_error(response, 415, "unsupported_media_type", "Request must be JSON")
+
+
+def test_non_json_todo_415(auth_client):
+    response = auth_client.post("/todos", "title=x", content_type="text/plain")
+    assert_error(response, 415, "unsupported_media_type")
+    assert not Todo.objects.exists()
+
+
+def test_malformed_json_400(client, db):
+    response = client.post("/auth/login", "{not json", content_type="application/json")
+    assert_error(response, 400, "parse_error")
+
+
+def test_oversized_body_413(auth_client, settings):
+    settings.API_MAX_BODY_BYTES = 1000
+    body = '{"title": "' + "x" * 2000 + '"}'
+    response = auth_client.post("/todos", body, content_type="application/json")
+    assert_error(response, 413, "request_too_large")
+    assert not Todo.objects.exists()
+
+
+def test_unhandled_error_500_json_without_details(auth_client, monkeypatch):
+    def explode(self, request, *args, **kwargs):
+        raise RuntimeError("secret internals")
+
+    monkeypatch.setattr(TodoViewSet, "list", explode)
+    body = assert_error(auth_client.get("/todos"), 500, "server_error", "Internal server error")
+    assert "secret" not in str(body)
+
+
+def test_database_unavailable_503_json(auth_client, monkeypatch):
+    def unavailable(self, request, *args, **kwargs):
+        raise OperationalError("connection refused")
+
+    monkeypatch.setattr(TodoViewSet, "list", unavailable)
+    response = auth_client.get("/todos")
+    assert_error(response, 503, "service_unavailable")
+    assert response["Retry-After"]
+
+
+def test_disallowed_host_400_json(db):
+    response = Client(HTTP_HOST="evil.example").get("/todos")
+    assert_error(response, 400, "bad_request")
