@@ -1,0 +1,50 @@
+"""Compact list columns shared by the session, token and user admins."""
+
+from django.contrib import admin
+from django.template.defaultfilters import truncatechars
+from django.urls import reverse
+from django.utils import timezone
+from django.utils.html import format_html
+
+from accounts.models import Session
+
+USER_AGENT_CHARS = 40
+
+
+def when(value) -> str | None:
+    """A time to the second, in the current time zone, as the security log has it."""
+    if value is None:
+        return None
+    # On one line: a narrow column would otherwise break it at the hyphens.
+    text = timezone.localtime(value).strftime("%Y-%m-%d %H:%M:%S")
+    return format_html('<span class="nowrap">{}</span>', text)
+
+
+def link_to_session(session_id) -> str | None:
+    """The session id, shortened, linking to the session's page (full id on hover)."""
+    if session_id is None:
+        return None
+    url = reverse("admin:accounts_session_change", args=[session_id])
+    return format_html('<a href="{}" title="{}">{}…</a>', url, session_id, str(session_id)[:8])
+
+
+class SessionColumns:
+    """Columns of a session row, for the sessions list and a user's sessions."""
+
+    @admin.display(description="session")
+    def session(self, session: Session) -> str:
+        return link_to_session(session.pk)
+
+    @admin.display(description="created", ordering="created_at")
+    def created(self, session: Session) -> str | None:
+        return when(session.created_at)
+
+    @admin.display(description="last refreshed")
+    def last_refreshed(self, session: Session) -> str | None:
+        """The last rotation: the last use, to within one access-token lifetime."""
+        return when(session.last_refreshed_at)
+
+    @admin.display(description="user agent")
+    def short_user_agent(self, session: Session) -> str:
+        """Cut to fit a column; the session's page has all of it."""
+        return truncatechars(session.user_agent, USER_AGENT_CHARS)

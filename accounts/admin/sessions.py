@@ -1,0 +1,195 @@
+"""The sessions console: find a user's sessions, read their token chain, revoke them."""
+
+from django.contrib import admin
+from django.contrib.admin.utils import unquote
+from django.core.exceptions import PermissionDenied
+from django.http import HttpResponseNotAllowed, HttpResponseRedirect
+from django.urls import path, reverse
+from django.utils.html import format_html, format_html_join
+
+from accounts.admin.display import SessionColumns, when
+from accounts.admin.paginators import EstimatedCountPaginator
+from accounts.admin.revoking import RevokePermissionMixin, report_revoked, revoke_sessions
+from accounts.admin.search import ExactSearchMixin, as_ip, as_uuid
+from accounts.models import Session, SessionToken
+
+# Rows of a session's refresh-token chain shown on its page; the tokens list has the rest.
+CHAIN_ROWS = 50
+
+
+class StatusFilter(admin.SimpleListFilter):
+    """Filter by lifecycle state, as the session queryset defines it."""
+
+    title = "status"
+    parameter_name = "status"
+
+    def lookups(self, request, model_admin):
+        return (("active", "Active"), ("revoked", "Revoked"), ("expired", "Expired"))
+
+    def queryset(self, request, queryset):
+        if self.value() == "active":
+            return queryset.active()
+        if self.value() == "revoked":
+            return queryset.revoked()
+        if self.value() == "expired":
+            return queryset.expired()
+        return queryset
+
+
+@admin.register(Session)
+class SessionAdmin(SessionColumns, RevokePermissionMixin, ExactSearchMixin, admin.ModelAdmin):
+    """Read-only sessions, newest first, with revoke as the only write."""
+
+    list_display = (
+        "session",
+        "user",
+        "status",
+        "created",
+        "last_refreshed",
+        "ip_address",
+        "short_user_agent",
+        "revoked_reason",
+    )
+    list_display_links = None
+    list_filter = (StatusFilter, "revoked_reason")
+    list_select_related = ("user",)
+    # Only indexed columns sort: anything else sorts 200,000 rows per page view.
+    sortable_by = ("created", "ip_address")
+    ordering = ("-created_at",)
+    search_fields = ("=user__username", "=ip_address", "=id")
+    search_help_text = "Exact username, IP address, or session id."
+    show_full_result_count = False
+    show_facets = admin.ShowFacets.NEVER
+    paginator = EstimatedCountPaginator
+    actions = ("revoke_selected",)
+    fieldsets = (
+        (None, {"fields": ("id", "user", "status", "created", "last_refreshed")}),
+        ("Client at sign-in", {"fields": ("ip_address", "user_agent")}),
+        ("End", {"fields": ("expires", "revoked", "revoked_reason")}),
+        ("Refresh tokens (newest first)", {"fields": ("token_chain",)}),
+    )
+    readonly_fields = (
+        "id",
+        "user",
+        "status",
+        "created",
+        "last_refreshed",
+        "ip_address",
+        "user_agent",
+        "expires",
+        "revoked",
+        "revoked_reason",
+        "token_chain",
+    )
+
+    def get_queryset(self, request):
+        # The session page shows the user too: one query for both.
+        return super().get_queryset(request).select_related("user")
+
+    def search_term_matches(self, term: str) -> list:
+        matches = [Session.objects.filter(user__username=term).values("pk")]
+        if ip := as_ip(term):
+            matches.append(Session.objects.filter(ip_address=ip).values("pk"))
+        if sid := as_uuid(term):
+            matches.append(Session.objects.filter(pk=sid).values("pk"))
+        return matches
+
+    # Sessions come from sign-ins, and change only by revoking (the action and the
+    # button). Without change permission every session page is read-only.
+    def has_add_permission(self, request) -> bool:
+        return False
+
+    def has_change_permission(self, request, obj=None) -> bool:
+        return False
+
+    def get_actions(self, request):
+        # Deleting a session would end it without a trail: revoke instead. The
+        # delete permission itself stays, so deleting a user cascades to sessions.
+        actions = super().get_actions(request)
+        actions.pop("delete_selected", None)
+        return actions
+
+    def delete_view(self, request, object_id, extra_context=None):
+        raise PermissionDenied
+
+    @admin.action(description="Revoke selected sessions", permissions=["revoke"])
+    def revoke_selected(self, request, queryset):
+        report_revoked(self, request, revoke_sessions(request, queryset))
+
+    def get_urls(self):
+        revoke = path(
+            "<path:object_id>/revoke/",
+            self.admin_site.admin_view(self.revoke_view),
+            name="accounts_session_revoke",
+        )
+        return [revoke, *super().get_urls()]
+
+    def revoke_view(self, request, object_id):
+        """The detail page's revoke button: POST only, CSRF-checked by admin_view."""
+        if request.method != "POST":
+            return HttpResponseNotAllowed(["POST"])
+        session = self.get_object(request, unquote(object_id))
+        if session is None:
+            return self._get_obj_does_not_exist_redirect(request, self.opts, object_id)
+        if not self.has_revoke_permission(request, session):
+            raise PermissionDenied
+        revoked = revoke_sessions(request, Session.objects.filter(pk=session.pk))
+        report_revoked(self, request, revoked)
+        return HttpResponseRedirect(reverse("admin:accounts_session_change", args=[session.pk]))
+
+    def render_change_form(self, request, context, add=False, change=False, form_url="", obj=None):
+        context["has_revoke_permission"] = self.has_revoke_permission(request, obj)
+        context["show_delete"] = False
+        return super().render_change_form(request, context, add, change, form_url, obj)
+
+    @admin.display(description="expires")
+    def expires(self, session: Session) -> str:
+        """The absolute expiry: rotation never extends a session past it."""
+        return when(session.expires_at)
+
+    @admin.display(description="revoked")
+    def revoked(self, session: Session) -> str | None:
+        return when(session.revoked_at)
+
+    @admin.display(description="refresh-token chain")
+    def token_chain(self, session: Session) -> str:
+        """The session's refresh tokens by jti; a token itself is never stored or shown."""
+        links = list(
+            SessionToken.objects.filter(session=session)
+            .select_related("token__blacklistedtoken")
+            .order_by("-token_id")[: CHAIN_ROWS + 1]
+        )
+        rows = format_html_join(
+            "",
+            "<tr><td><code>{}</code></td><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>",
+            (
+                (
+                    link.token.jti,
+                    when(link.token.created_at) or "-",
+                    when(link.token.expires_at),
+                    when(_blacklisted_at(link.token)) or "-",
+                    "current" if link.token_id == session.current_token_id else "",
+                )
+                for link in links[:CHAIN_ROWS]
+            ),
+        )
+        more = ""
+        if len(links) > CHAIN_ROWS:
+            url = reverse("admin:token_blacklist_outstandingtoken_changelist")
+            more = format_html(
+                '<p>Older tokens: <a href="{}?q={}">all tokens of this session</a>.</p>',
+                url,
+                session.pk,
+            )
+        return format_html(
+            "<table><thead><tr><th>jti</th><th>issued</th><th>expires</th>"
+            "<th>blacklisted</th><th></th></tr></thead><tbody>{}</tbody></table>{}",
+            rows,
+            more,
+        )
+
+
+def _blacklisted_at(token):
+    """When the token was blacklisted, or None; uses the select_related row."""
+    blacklisted = getattr(token, "blacklistedtoken", None)
+    return blacklisted.blacklisted_at if blacklisted else None

@@ -1,0 +1,78 @@
+"""Django's user admin, plus each user's API sessions and a revoke-all action."""
+
+from django.contrib import admin
+from django.contrib.auth import get_user_model
+
+# Importing Django's UserAdmin registers it, so unregistering below always works.
+from django.contrib.auth.admin import UserAdmin as DjangoUserAdmin
+from django.db.models import Case, IntegerField, Q, Value, When
+from django.forms.models import BaseInlineFormSet
+from django.utils import timezone
+
+from accounts.admin.display import SessionColumns
+from accounts.admin.revoking import RevokePermissionMixin, report_revoked, revoke_sessions
+from accounts.models import Session
+
+User = get_user_model()
+# Sessions listed on a user's page; the sessions list, searched by username, has all.
+INLINE_ROWS = 50
+
+admin.site.unregister(User)
+
+
+class RecentSessionsFormSet(BaseInlineFormSet):
+    """The first INLINE_ROWS sessions only, however many a user has piled up."""
+
+    def get_queryset(self):
+        if not hasattr(self, "_recent"):
+            self._recent = super().get_queryset()[:INLINE_ROWS]
+        return self._recent
+
+
+class SessionInline(SessionColumns, admin.TabularInline):
+    """A user's API sessions, active first, then newest first; read-only."""
+
+    model = Session
+    formset = RecentSessionsFormSet
+    verbose_name_plural = f"API sessions (active first, at most {INLINE_ROWS})"
+    fields = (
+        "status",
+        "created",
+        "last_refreshed",
+        "ip_address",
+        "short_user_agent",
+        "revoked_reason",
+    )
+    readonly_fields = fields
+    extra = 0
+    can_delete = False
+    # Each row's heading names the session and links to its page.
+    show_change_link = True
+
+    def get_queryset(self, request):
+        now = timezone.now()
+        active = Q(revoked_at__isnull=True, expires_at__gt=now)
+        rank = Case(When(active, then=Value(0)), default=Value(1), output_field=IntegerField())
+        return super().get_queryset(request).alias(rank=rank).order_by("rank", "-created_at")
+
+    def has_add_permission(self, request, obj=None) -> bool:
+        return False
+
+    def has_change_permission(self, request, obj=None) -> bool:
+        return False
+
+    def has_delete_permission(self, request, obj=None) -> bool:
+        return False
+
+
+@admin.register(User)
+class UserAdmin(RevokePermissionMixin, DjangoUserAdmin):
+    """Django's UserAdmin, with the user's sessions and a way to end them all."""
+
+    inlines = (*DjangoUserAdmin.inlines, SessionInline)
+    actions = ("revoke_all_sessions",)
+
+    @admin.action(description="Revoke all sessions of selected users", permissions=["revoke"])
+    def revoke_all_sessions(self, request, queryset):
+        sessions = Session.objects.filter(user__in=queryset.values("pk"))
+        report_revoked(self, request, revoke_sessions(request, sessions))

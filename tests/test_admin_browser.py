@@ -1,0 +1,135 @@
+"""An operator ends one stolen session from the admin, in a real browser (Chromium)."""
+
+import json
+import os
+import shutil
+import urllib.error
+import urllib.request
+from pathlib import Path
+
+import jwt
+import pytest
+
+from accounts.models import RevokeReason, Session
+
+pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
+
+CHROMIUM = "/usr/bin/chromium"
+CHROMIUM_ARGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
+SCREENSHOT = Path(__file__).resolve().parent.parent / "docs" / "admin-sessions.png"
+OPERATOR_PASSWORD = "operator-password-for-the-browser-test"
+PHONE = "TodoApp/2.3 (Android 14; Pixel 8) okhttp/4.12.0"
+LAPTOP = "Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/131.0"
+
+
+def require_chromium():
+    """Skip on a machine without Chromium; in CI (REQUIRE_BROWSER=1) fail instead."""
+    try:
+        import playwright.sync_api  # noqa: F401
+    except ImportError:
+        missing = "Playwright for Python is not installed (pip install -r requirements-dev.txt)"
+    else:
+        missing = None if shutil.which(CHROMIUM) else f"Chromium not found at {CHROMIUM}"
+    if missing is None:
+        return
+    reason = f"{missing}; the admin browser test needs it (apt-get install -y chromium)."
+    if os.environ.get("REQUIRE_BROWSER") == "1":
+        pytest.fail(reason)
+    pytest.skip(reason)
+
+
+def api(base: str, method: str, path: str, body=None, access=None, user_agent=PHONE):
+    """One JSON request to the live server: (status, parsed body)."""
+    request = urllib.request.Request(
+        base + path,
+        method=method,
+        data=None if body is None else json.dumps(body).encode(),
+        headers={"Content-Type": "application/json", "User-Agent": user_agent},
+    )
+    if access:
+        request.add_header("Authorization", f"Bearer {access}")
+    try:
+        with urllib.request.urlopen(request, timeout=10) as response:
+            return response.status, json.loads(response.read())
+    except urllib.error.HTTPError as error:
+        return error.code, json.loads(error.read())
+
+
+def sign_in(base: str, user_agent: str) -> dict:
+    status, body = api(
+        base,
+        "POST",
+        "/auth/login",
+        {"username": "alice", "password": "alice-password-1234"},
+        user_agent=user_agent,
+    )
+    assert status == 200, body
+    return body
+
+
+def session_id(tokens: dict) -> str:
+    return jwt.decode(tokens["access_token"], options={"verify_signature": False})["sid"]
+
+
+def revoke_in_browser(base: str, sid: str, screenshot: bool) -> str:
+    """Sign in to the admin, find alice's sessions, revoke one; returns the message shown."""
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        try:
+            page = browser.new_page(viewport={"width": 1280, "height": 640})
+            page.set_default_timeout(15_000)
+            page.goto(base + "/admin/login/?next=/admin/")
+            page.fill("#id_username", "operator")
+            page.fill("#id_password", OPERATOR_PASSWORD)
+            page.click("input[type=submit]")
+            page.wait_for_selector("#site-name")
+
+            page.goto(base + "/admin/accounts/session/")
+            page.fill("#searchbar", "alice")
+            page.press("#searchbar", "Enter")
+            page.wait_for_url("**/admin/accounts/session/?q=alice")
+            assert page.locator("#result_list tbody tr").count() == 2
+
+            page.check(f'input[name="_selected_action"][value="{sid}"]')
+            page.select_option('select[name="action"]', "revoke_selected")
+            page.click('button[name="index"]')
+            message = page.locator(".messagelist .success").inner_text()
+            if screenshot:
+                # Room for every column: fold the app sidebar, widen the window.
+                page.click("#toggle-nav-sidebar")
+                page.set_viewport_size({"width": 1440, "height": 560})
+                page.screenshot(path=str(SCREENSHOT), full_page=True)
+            return message
+        finally:
+            browser.close()
+
+
+def test_operator_revokes_one_of_two_sessions_in_the_browser(live_server, django_user_model):
+    require_chromium()
+    django_user_model.objects.create_superuser("operator", password=OPERATOR_PASSWORD)
+    django_user_model.objects.create_user("alice", password="alice-password-1234")
+    base = live_server.url
+    stolen, kept = sign_in(base, PHONE), sign_in(base, LAPTOP)
+
+    message = revoke_in_browser(
+        base, session_id(stolen), screenshot=os.environ.get("UPDATE_SCREENSHOTS") == "1"
+    )
+
+    assert message.startswith("Revoked 1 session")
+    status, body = api(base, "GET", "/todos", access=stolen["access_token"])
+    assert (status, body["error"]) == (401, "You have been logged out. Please log in again.")
+    status, body = api(base, "POST", "/auth/refresh", {"refresh_token": stolen["refresh_token"]})
+    assert (status, body["error"]) == (401, "Invalid refresh token")
+    assert api(base, "GET", "/todos", access=kept["access_token"])[0] == 200
+    status, _ = api(base, "POST", "/auth/refresh", {"refresh_token": kept["refresh_token"]})
+    assert status == 200
+    assert Session.objects.get(pk=session_id(stolen)).revoked_reason == RevokeReason.ADMIN
