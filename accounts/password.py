@@ -1,5 +1,7 @@
 """Ends sessions whenever a password changes, whichever way it was changed."""
 
+from accounts.users import sessions_revoke_on_password_change
+
 
 class RevokeSessionsOnPasswordChange:
     """A password "validator" used for Django's password_changed() hook.
@@ -13,8 +15,6 @@ class RevokeSessionsOnPasswordChange:
 
     def password_changed(self, password, user=None) -> None:
         """Revoke the user's sessions (but the caller's, when changed through the API)."""
-        from accounts.services import sessions_revoke_on_password_change
-
         if user is not None:
             sessions_revoke_on_password_change(user)
 

@@ -1,19 +1,15 @@
 """The session service: every write that signs in, rotates, or ends a session."""
 
-from contextvars import ContextVar
 from datetime import timedelta
 from ipaddress import ip_address
 from uuid import UUID
 
 from django.conf import settings
-from django.contrib.auth import authenticate, get_user_model
-from django.contrib.auth.models import AbstractBaseUser, update_last_login
-from django.contrib.auth.password_validation import validate_password
-from django.core.exceptions import ValidationError as DjangoValidationError
-from django.db import IntegrityError, transaction
+from django.contrib.auth import authenticate
+from django.contrib.auth.models import update_last_login
+from django.db import transaction
 from django.db.models import QuerySet
 from django.utils import timezone
-from rest_framework import serializers
 from rest_framework.throttling import BaseThrottle
 from rest_framework_simplejwt import settings as simplejwt
 from rest_framework_simplejwt.exceptions import TokenError
@@ -24,33 +20,10 @@ from accounts.exceptions import (
     InvalidCredentials,
     InvalidRefreshToken,
     RefreshTokenMismatch,
-    UsernameTaken,
-    WrongPassword,
 )
 from accounts.models import RevokeReason, Session, SessionToken
 from accounts.security_log import security_event
 from accounts.tokens import SESSION_CLAIM, SessionRefreshToken, TokenPair, fingerprint
-
-User = get_user_model()
-
-# Set by the API's password change: the session that survives it (ASVS 3.3.3) and
-# the client's address, for the password_changed() hook that does the revoking.
-_password_change_origin: ContextVar[tuple[Session | None, str | None]] = ContextVar(
-    "password_change_origin", default=(None, None)
-)
-
-
-def user_signup(*, username: str, password: str) -> AbstractBaseUser:
-    """Create a user after Django's password validators accept the password."""
-    if User.objects.filter(username=username).exists():
-        raise UsernameTaken()
-    _validate_password(password, User(username=username), field="password")
-    try:
-        with transaction.atomic():
-            return User.objects.create_user(username=username, password=password)
-    except IntegrityError:
-        # Two signups raced past the exists() check; the unique index decided.
-        raise UsernameTaken() from None
 
 
 def session_login(*, request, username: str, password: str) -> tuple[Session, TokenPair]:
@@ -134,10 +107,13 @@ def session_revoke(*, session: Session, reason: str, ip: str | None = None) -> b
     )
 
 
-def sessions_revoke(*, sessions: QuerySet, reason: str, ip: str | None = None) -> int:
-    """Revoke every not-yet-revoked session in `sessions`; returns how many."""
+def sessions_revoke(*, sessions: QuerySet, reason: str, ip: str | None = None, actor=None) -> int:
+    """Revoke every not-yet-revoked session in `sessions`; returns how many.
+
+    `actor` is the staff user who asked, when it is not the sessions' owner.
+    """
     with transaction.atomic():
-        return _revoke(sessions, reason, ip=ip)
+        return _revoke(sessions, reason, ip=ip, actor=actor)
 
 
 def session_revoke_all(
@@ -150,35 +126,6 @@ def session_revoke_all(
     return sessions_revoke(sessions=sessions, reason=reason, ip=ip)
 
 
-def password_change(
-    *, user, session: Session, old_password: str, new_password: str, ip: str | None = None
-) -> None:
-    """Change the password and end every other session; the caller's survives."""
-    if not user.check_password(old_password):
-        raise WrongPassword()
-    _validate_password(new_password, user, field="new_password")
-    user.set_password(new_password)
-    reset = _password_change_origin.set((session, ip))
-    try:
-        with transaction.atomic():
-            # save() calls the validators' password_changed() hook, which revokes.
-            user.save(update_fields=["password"])
-    finally:
-        _password_change_origin.reset(reset)
-
-
-def sessions_revoke_on_password_change(user) -> None:
-    """Revoke a user's sessions after a password change, except one kept by the API."""
-    keep, ip = _password_change_origin.get()
-    revoked = session_revoke_all(user=user, reason=RevokeReason.PASSWORD_CHANGE, keep=keep, ip=ip)
-    # Only a change that touched sessions or came through the API is worth an event:
-    # a new user's first password is not a change.
-    if revoked or keep is not None:
-        security_event(
-            "password_change", user=user, sid=keep and keep.id, ip=ip, revoked_sessions=revoked
-        )
-
-
 def client_ip(request) -> str | None:
     """The client's address, as DRF's throttles see it (honours NUM_PROXIES)."""
     ident = BaseThrottle().get_ident(request)
@@ -186,14 +133,6 @@ def client_ip(request) -> str | None:
         return str(ip_address(ident))
     except ValueError:
         return None
-
-
-def _validate_password(password: str, user, *, field: str) -> None:
-    """Run Django's password validators, failing as a 400 that says why."""
-    try:
-        validate_password(password, user)
-    except DjangoValidationError as exc:
-        raise serializers.ValidationError({field: exc.messages}, code="invalid_password") from None
 
 
 def _decode_refresh(raw: str) -> SessionRefreshToken:
@@ -276,7 +215,7 @@ def _rotate(session: Session, now) -> TokenPair | None:
     return pair
 
 
-def _revoke(sessions: QuerySet, reason: str, *, ip: str | None) -> int:
+def _revoke(sessions: QuerySet, reason: str, *, ip: str | None, actor=None) -> int:
     """Mark sessions revoked and blacklist their current refresh tokens (in a transaction)."""
     rows = list(
         Session.objects.select_for_update()
@@ -293,6 +232,7 @@ def _revoke(sessions: QuerySet, reason: str, *, ip: str | None) -> int:
         [BlacklistedToken(token_id=token_id) for _, _, token_id in rows if token_id],
         ignore_conflicts=True,
     )
+    by = {"actor": actor.pk} if actor is not None else {}
     for pk, user_id, _ in rows:
-        security_event("session_revoked", user=user_id, sid=pk, ip=ip, reason=reason)
+        security_event("session_revoked", user=user_id, sid=pk, ip=ip, reason=reason, **by)
     return len(rows)

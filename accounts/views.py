@@ -7,8 +7,8 @@ from rest_framework.permissions import AllowAny
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from accounts import services
-from accounts.exceptions import AccessTokenRequired, SessionNotFound
+from accounts import services, users
+from accounts.exceptions import AccessTokenRequired, InvalidCredentials, SessionNotFound
 from accounts.models import RevokeReason, Session
 from accounts.schema import LoginResultSerializer, LogoutAllResultSerializer, MessageSerializer
 from accounts.serializers import (
@@ -65,7 +65,7 @@ class SignupView(PublicAPIView):
     )
     def post(self, request):
         data = validated(SignupSerializer, request)
-        services.user_signup(username=data["username"], password=data["password"])
+        users.user_signup(username=data["username"], password=data["password"])
         return Response(
             {"message": "Signup successful. Please log in to continue."},
             status=status.HTTP_201_CREATED,
@@ -96,7 +96,7 @@ class LoginView(PublicAPIView):
             _, pair = services.session_login(
                 request=request, username=data["username"], password=data["password"]
             )
-        except services.InvalidCredentials:
+        except InvalidCredentials:
             LoginFailureThrottle().record_failure(request, self)
             raise
         return Response({"message": "Login successful", **TokenPairSerializer(pair).data})
@@ -246,7 +246,7 @@ class PasswordChangeView(APIView):
     )
     def post(self, request):
         data = validated(PasswordChangeSerializer, request)
-        services.password_change(
+        users.password_change(
             user=request.user,
             session=request.auth,
             old_password=data["old_password"],

@@ -265,6 +265,6 @@ LOGGING = {
 }
 
 env.check(
-    "Set these environment variables (see docs/configuration.md)"
+    "Set these environment variables (see the Configuration section of README.md)"
     + ("." if DEBUG else ", or set DEBUG=1 for local development.")
 )

@@ -98,6 +98,7 @@ def test_revoke_action_records_admin_log_and_security_log(
             "sid": str(session.pk),
             "ip": "127.0.0.1",
             "reason": "admin",
+            "actor": admin_user.pk,
         }
     ]
 

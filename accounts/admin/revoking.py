@@ -47,7 +47,9 @@ def revoke_sessions(request, sessions: QuerySet) -> int:
         batch = Session.objects.filter(pk__in=targets[start : start + REVOKE_BATCH])
         started = timezone.now()
         with transaction.atomic():
-            count = sessions_revoke(sessions=batch, reason=RevokeReason.ADMIN, ip=ip)
+            count = sessions_revoke(
+                sessions=batch, reason=RevokeReason.ADMIN, ip=ip, actor=request.user
+            )
             if count:
                 # Only the sessions this call ended: one that a logout revoked
                 # meanwhile keeps its own reason and gets no admin entry.
