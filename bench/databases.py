@@ -1,0 +1,88 @@
+"""The bench's own databases on the PostgreSQL server of DATABASE_URL, and Django runs on them."""
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+from urllib.parse import urlsplit, urlunsplit
+
+import psycopg
+
+DEFAULT_SERVER = "postgres://postgres@127.0.0.1:5432/test"
+ROOT = Path(__file__).resolve().parent.parent
+# Only databases with this prefix are ever created or dropped.
+PREFIX = "bench"
+
+
+def database_url(name: str) -> str:
+    """The URL of database `name` on the server of DATABASE_URL (the suite's databases stay)."""
+    parts = urlsplit(os.environ.get("DATABASE_URL") or DEFAULT_SERVER)
+    return urlunsplit(parts._replace(path=f"/{name}"))
+
+
+def _admin_connection() -> psycopg.Connection:
+    """An autocommit connection to the server's maintenance database."""
+    return psycopg.connect(database_url("postgres"), autocommit=True)
+
+
+def recreate(name: str, template: str | None = None) -> None:
+    """Drop and create one bench database, optionally as a copy of another."""
+    assert name.startswith(PREFIX), name
+    with _admin_connection() as conn:
+        conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        conn.execute(f'CREATE DATABASE "{name}"' + (f' TEMPLATE "{template}"' if template else ""))
+
+
+def drop(name: str) -> None:
+    """Drop one bench database."""
+    assert name.startswith(PREFIX), name
+    with _admin_connection() as conn:
+        conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+def vacuum_analyze(name: str) -> None:
+    """Settle a freshly loaded database, so autovacuum doesn't start in the middle of a measure."""
+    with psycopg.connect(database_url(name), autocommit=True) as conn:
+        conn.execute("VACUUM (ANALYZE)")
+
+
+def server_version() -> str:
+    """PostgreSQL's version string."""
+    with _admin_connection() as conn:
+        return conn.execute("SHOW server_version").fetchone()[0]
+
+
+def django_env(base: dict, name: str) -> dict:
+    """Environment of a Django process on database `name` with the bench settings."""
+    return {**base, "DATABASE_URL": database_url(name), "DJANGO_SETTINGS_MODULE": "bench.settings"}
+
+
+def manage(env: dict, name: str, *args: str, log=None) -> str:
+    """Run a manage.py command on database `name`; returns its output."""
+    result = subprocess.run(
+        [sys.executable, "manage.py", *args],
+        cwd=ROOT,
+        env=django_env(env, name),
+        stdout=subprocess.PIPE,
+        stderr=log,
+        text=True,
+        check=True,
+        timeout=600,
+    )
+    return result.stdout
+
+
+def inside(env: dict, name: str, step: str, log=None, **kwargs):
+    """Run one bench.inside step on database `name`; returns its JSON result."""
+    result = subprocess.run(
+        [sys.executable, "-m", "bench.inside", step, json.dumps(kwargs)],
+        cwd=ROOT,
+        env=django_env(env, name),
+        stdout=subprocess.PIPE,
+        stderr=log,
+        text=True,
+        check=True,
+        timeout=300,
+    )
+    return json.loads(result.stdout.strip().splitlines()[-1])

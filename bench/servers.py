@@ -1,0 +1,97 @@
+"""Gunicorn servers on 127.0.0.1 that always stop, even when a measure fails."""
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import threading
+import time
+import urllib.request
+from contextlib import contextmanager
+
+from bench.databases import ROOT, django_env
+
+WORKERS = 2
+THREADS = 8
+
+
+def free_port() -> int:
+    """A TCP port free on 127.0.0.1 right now."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+@contextmanager
+def gunicorn(env: dict, database: str, log, *, workers: int = WORKERS, threads: int = THREADS):
+    """Serve the project with the bench settings on database `database`; yields the port."""
+    port = free_port()
+    process = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "gunicorn",
+            "project.wsgi:application",
+            f"--bind=127.0.0.1:{port}",
+            f"--workers={workers}",
+            "--worker-class=gthread",
+            f"--threads={threads}",
+            "--graceful-timeout=5",
+            # Several servers run at once; none needs gunicorn's shared control socket.
+            "--no-control-socket",
+        ],
+        cwd=ROOT,
+        env=django_env(env, database),
+        stdout=log,
+        stderr=log,
+        # Its own process group, so stopping it stops its workers and nothing else.
+        start_new_session=True,
+    )
+    try:
+        _wait_healthy(process, port)
+        _warm(port, workers * threads)
+        yield port
+    finally:
+        _stop(process)
+
+
+def _wait_healthy(process: subprocess.Popen, port: int, timeout: float = 30) -> None:
+    """Wait until /healthz answers 200 (database reachable)."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise RuntimeError(f"gunicorn exited with {process.returncode}; see the bench log")
+        try:
+            with urllib.request.urlopen(f"http://127.0.0.1:{port}/healthz", timeout=2) as resp:
+                if resp.status == 200:
+                    return
+        except OSError:
+            time.sleep(0.2)
+    raise RuntimeError(f"gunicorn on port {port} not healthy after {timeout}s")
+
+
+def _warm(port: int, handlers: int) -> None:
+    """Open the database connection of every handler thread before anything is timed."""
+
+    def hit():
+        for _ in range(4):
+            with urllib.request.urlopen(f"http://127.0.0.1:{port}/healthz", timeout=30):
+                pass
+
+    pool = [threading.Thread(target=hit) for _ in range(handlers * 2)]
+    for thread in pool:
+        thread.start()
+    for thread in pool:
+        thread.join(timeout=60)
+
+
+def _stop(process: subprocess.Popen) -> None:
+    """SIGTERM the server's process group, then SIGKILL whatever is left."""
+    if process.poll() is None:
+        os.killpg(process.pid, signal.SIGTERM)
+        try:
+            process.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            os.killpg(process.pid, signal.SIGKILL)
+            process.wait(timeout=10)

@@ -1,0 +1,20 @@
+"""Bench-only settings: the production settings, plus the stock SimpleJWT routes to compare."""
+
+import os
+
+# The bench logs in and refreshes far faster than any person; the throttles aren't measured.
+os.environ.setdefault("THROTTLE_LOGIN_RATE", "1000000/minute")
+os.environ.setdefault("THROTTLE_LOGIN_FAILURE_RATE", "1000000/minute")
+
+from project.settings import *  # noqa: F403
+
+ROOT_URLCONF = "bench.urls"
+
+# Plain HTTP on 127.0.0.1: no redirect to HTTPS.
+SECURE_SSL_REDIRECT = False
+
+# The admin pages render in-process without collectstatic.
+STORAGES = {
+    **STORAGES,  # noqa: F405
+    "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"},
+}

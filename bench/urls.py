@@ -1,0 +1,35 @@
+"""Bench-only routes: stock SimpleJWT's refresh and the todo list behind stock authentication."""
+
+from django.urls import include, path
+from rest_framework_simplejwt.authentication import JWTAuthentication
+from rest_framework_simplejwt.views import TokenRefreshView
+
+from bench.proposal import CachedQuerySessionJWTAuthentication
+from project import urls as project_urls
+from todos.views import TodoViewSet
+
+handler400 = project_urls.handler400
+handler403 = project_urls.handler403
+handler404 = project_urls.handler404
+handler500 = project_urls.handler500
+
+
+class StockTodoViewSet(TodoViewSet):
+    """The same todo view and data, authenticated by stock SimpleJWT (one user query)."""
+
+    authentication_classes = (JWTAuthentication,)
+
+
+class ProposedTodoViewSet(TodoViewSet):
+    """The same todo view behind the bench's prototype of the proposed authentication fix."""
+
+    authentication_classes = (CachedQuerySessionJWTAuthentication,)
+
+
+urlpatterns = [
+    # ROTATE_REFRESH_TOKENS and BLACKLIST_AFTER_ROTATION are on in the project settings.
+    path("stock/refresh", TokenRefreshView.as_view(), name="stock-refresh"),
+    path("stock/todos", StockTodoViewSet.as_view({"get": "list"}), name="stock-todos"),
+    path("proposed/todos", ProposedTodoViewSet.as_view({"get": "list"}), name="proposed-todos"),
+    path("", include(project_urls)),
+]
