@@ -82,4 +82,4 @@ def auth_client(tokens) -> APIClient:
 def postgres_only():
     """Skip on SQLite, where select_for_update does nothing and races differ."""
     if connection.vendor != "postgresql":
-        pytest.skip("needs PostgreSQL (set DATABASE_URL); SQLite has no row locks")
+        pytest.skip("needs PostgreSQL (set DATABASE_URL)")
