@@ -18,19 +18,23 @@ class Volumes:
     small_tokens: int = 1_000
     small_sessions: int = 200
     rounds: int = 6
-    wrk_seconds: int = 5
+    wrk_rounds: int = 10
+    wrk_seconds: int = 3
     wrk_connections: int = 8
     refreshes_per_round: int = 40
     logins_per_round: int = 3
     scale_refreshes: int = 30
     scale_requests: int = 60
     race_size: int = 50
+    # The whole run stays under 10 minutes: cleanup, last, gets what is left of this.
+    budget_seconds: int = 560
 
 
 QUICK = Volumes(
     large_tokens=20_000,
     large_sessions=4_000,
     rounds=2,
+    wrk_rounds=2,
     wrk_seconds=2,
     refreshes_per_round=10,
     logins_per_round=1,

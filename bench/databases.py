@@ -47,6 +47,16 @@ def vacuum_analyze(name: str) -> None:
         conn.execute("VACUUM (ANALYZE)")
 
 
+def backend_pids(name: str) -> list[int]:
+    """The PostgreSQL server processes serving database `name` right now."""
+    with _admin_connection() as conn:
+        rows = conn.execute(
+            "SELECT pid FROM pg_stat_activity WHERE datname = %s AND pid <> pg_backend_pid()",
+            [name],
+        ).fetchall()
+    return [pid for (pid,) in rows]
+
+
 def server_version() -> str:
     """PostgreSQL's version string."""
     with _admin_connection() as conn:

@@ -193,6 +193,13 @@ def profile_todos(requests: int = 300) -> dict:
     return run(requests)
 
 
+def profile_refresh(requests: int = 150) -> dict:
+    """Profile refresh per side with pyinstrument (see bench.profiling)."""
+    from bench.profiling import profile_refresh as run
+
+    return run(requests)
+
+
 STEPS = {
     "prepare": prepare,
     "mint": mint,
@@ -200,6 +207,7 @@ STEPS = {
     "admin_changelists": admin_changelists,
     "counts": counts,
     "profile_todos": profile_todos,
+    "profile_refresh": profile_refresh,
 }
 
 

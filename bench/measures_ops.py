@@ -27,7 +27,7 @@ def admin(run: Run) -> dict:
     }
 
 
-def cleanup(run: Run) -> dict:
+def cleanup(run: Run, timeout: float) -> dict:
     """`manage.py cleanup_tokens` on the million expired rows: wall time and peak RSS."""
     env = django_env(run.env, LARGE_DB)
     command = [sys.executable, "manage.py", "cleanup_tokens"]
@@ -44,14 +44,25 @@ def cleanup(run: Run) -> dict:
     before = inside(run.env, LARGE_DB, "counts", log=run.log)
     started = time.perf_counter()
     process = subprocess.Popen(command, cwd=ROOT, env=env, stdout=run.log, stderr=run.log)
-    # wait4 gives this child's own rusage: its peak RSS, not any other child's.
-    _, status, usage = os.wait4(process.pid, 0)
+    stopped = False
+    while True:
+        # wait4 gives this child's own rusage: its peak RSS, not any other child's.
+        pid, status, usage = os.wait4(process.pid, os.WNOHANG)
+        if pid:
+            break
+        if time.perf_counter() - started > timeout and not stopped:
+            # Keep the whole bench bounded: stop it, and report how far it got.
+            process.terminate()
+            stopped = True
+        time.sleep(0.2)
     seconds = time.perf_counter() - started
     process.returncode = os.waitstatus_to_exitcode(status)
     after = inside(run.env, LARGE_DB, "counts", log=run.log)
     return {
         "available": True,
         "exit_code": process.returncode,
+        "stopped_after_timeout": stopped,
+        "timeout": timeout,
         "seconds": seconds,
         "peak_rss_mb": usage.ru_maxrss / 1024,  # Linux reports kilobytes
         "before": before,

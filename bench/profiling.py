@@ -1,4 +1,4 @@
-"""Where `GET /todos` spends its time, per side, profiled in-process with pyinstrument."""
+"""Where `GET /todos` and refresh spend their time, per side, profiled in-process (pyinstrument)."""
 
 from pathlib import Path
 
@@ -69,5 +69,51 @@ def profile_todos(requests: int = 300) -> dict:
             "authentication_parts_ms": {
                 name: seconds * per_request for name, seconds in parts.items()
             },
+        }
+    return results
+
+
+REFRESH_SIDES = {
+    # side: (path, request field, response field)
+    "ours": ("/auth/refresh", "refresh_token", "refresh_token"),
+    "stock": ("/stock/refresh", "refresh", "refresh"),
+}
+
+
+def profile_refresh(requests: int = 150) -> dict:
+    """Per refresh: total time, split into ORM, database, JWT and the rest; the lock query."""
+    from django.test import Client
+    from pyinstrument import Profiler
+
+    pairs = mint(ours=1, stock=1)
+    client = Client()
+    results = {}
+    for side, (path, field, answer) in REFRESH_SIDES.items():
+        token = pairs[side][0]["refresh"]
+
+        def refresh(token: str, path=path, field=field, answer=answer) -> str:
+            response = client.post(path, {field: token}, content_type="application/json")
+            assert response.status_code == 200, response.content
+            return response.json()[answer]
+
+        for _ in range(10):  # warm-up
+            token = refresh(token)
+        profiler = Profiler(interval=0.0002)
+        profiler.start()
+        for _ in range(requests):
+            token = refresh(token)
+        profiler.stop()
+        root = profiler.last_session.root_frame()
+        (RESULTS / f"profile-refresh-{side}.txt").write_text(
+            profiler.output_text(unicode=True, color=False)
+        )
+        per_request = 1000 / requests
+        lock = _outermost(root, lambda frame: frame.function == "first")
+        results[side] = {
+            "request_ms": root.time * per_request,
+            "parts_ms": {
+                name: seconds * per_request for name, seconds in _breakdown([root]).items()
+            },
+            "session_lock_query_ms": sum(frame.time for frame in lock) * per_request,
         }
     return results

@@ -9,8 +9,9 @@ import threading
 import time
 import urllib.request
 from contextlib import contextmanager
+from dataclasses import dataclass
 
-from bench.databases import ROOT, django_env
+from bench.databases import ROOT, backend_pids, django_env
 
 WORKERS = 2
 THREADS = 8
@@ -23,9 +24,47 @@ def free_port() -> int:
         return sock.getsockname()[1]
 
 
+def process_cpu_seconds(pid: int) -> float:
+    """User + system CPU time of one process so far (0 once it is gone)."""
+    try:
+        with open(f"/proc/{pid}/stat") as stat:
+            fields = stat.read().rsplit(")", 1)[1].split()
+    except OSError:
+        return 0.0
+    # utime and stime: fields 14 and 15 of proc(5), counted after the ")".
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def _children(pid: int) -> list[int]:
+    try:
+        with open(f"/proc/{pid}/task/{pid}/children") as children:
+            return [int(child) for child in children.read().split()]
+    except OSError:
+        return []
+
+
+@dataclass
+class Server:
+    """A running gunicorn: its port, its master's pid and its database."""
+
+    port: int
+    pid: int
+    database: str
+
+    def cpu_seconds(self) -> dict[int, float]:
+        """CPU time so far of each process serving it: master, workers, PostgreSQL backends."""
+        pids = [self.pid, *_children(self.pid), *backend_pids(self.database)]
+        return {pid: process_cpu_seconds(pid) for pid in pids}
+
+
+def cpu_used(before: dict[int, float], after: dict[int, float]) -> float:
+    """CPU seconds spent between two Server.cpu_seconds() samples."""
+    return sum(seconds - before.get(pid, 0.0) for pid, seconds in after.items())
+
+
 @contextmanager
 def gunicorn(env: dict, database: str, log, *, workers: int = WORKERS, threads: int = THREADS):
-    """Serve the project with the bench settings on database `database`; yields the port."""
+    """Serve the project with the bench settings on database `database`; yields a Server."""
     port = free_port()
     process = subprocess.Popen(
         [
@@ -51,7 +90,7 @@ def gunicorn(env: dict, database: str, log, *, workers: int = WORKERS, threads: 
     try:
         _wait_healthy(process, port)
         _warm(port, workers * threads)
-        yield port
+        yield Server(port=port, pid=process.pid, database=database)
     finally:
         _stop(process)
 
