@@ -28,9 +28,7 @@ def todos(run: Run, server: Server) -> dict:
     """
     profile = inside(run.env, MAIN_DB, "profile_todos", log=run.log, requests=200)
     pairs = inside(run.env, MAIN_DB, "mint", log=run.log, ours=1, stock=1)
-    # "proposed": the bench's prototype of the fix it proposes (bench/proposal.py).
-    paths = {"ours": "/todos", "stock": "/stock/todos", "proposed": "/proposed/todos"}
-    pairs["proposed"] = pairs["ours"]
+    paths = {"ours": "/todos", "stock": "/stock/todos"}
     v = run.volumes
 
     def side(name: str, seconds: int):

@@ -5,7 +5,7 @@ from pathlib import Path
 from bench.inside import mint
 
 RESULTS = Path(__file__).resolve().parent / "results"
-SIDES = {"ours": "/todos", "stock": "/stock/todos", "proposed": "/proposed/todos"}
+SIDES = {"ours": "/todos", "stock": "/stock/todos"}
 
 
 def _outermost(frame, match) -> list:
@@ -42,7 +42,7 @@ def profile_todos(requests: int = 300) -> dict:
     from pyinstrument import Profiler
 
     pairs = mint(ours=1, stock=1)
-    tokens = {"ours": pairs["ours"][0], "stock": pairs["stock"][0], "proposed": pairs["ours"][0]}
+    tokens = {"ours": pairs["ours"][0], "stock": pairs["stock"][0]}
     client = Client()
     results = {}
     for side, path in SIDES.items():

@@ -4,7 +4,6 @@ from django.urls import include, path
 from rest_framework_simplejwt.authentication import JWTAuthentication
 from rest_framework_simplejwt.views import TokenRefreshView
 
-from bench.proposal import CachedQuerySessionJWTAuthentication
 from project import urls as project_urls
 from todos.views import TodoViewSet
 
@@ -20,16 +19,9 @@ class StockTodoViewSet(TodoViewSet):
     authentication_classes = (JWTAuthentication,)
 
 
-class ProposedTodoViewSet(TodoViewSet):
-    """The same todo view behind the bench's prototype of the proposed authentication fix."""
-
-    authentication_classes = (CachedQuerySessionJWTAuthentication,)
-
-
 urlpatterns = [
     # ROTATE_REFRESH_TOKENS and BLACKLIST_AFTER_ROTATION are on in the project settings.
     path("stock/refresh", TokenRefreshView.as_view(), name="stock-refresh"),
     path("stock/todos", StockTodoViewSet.as_view({"get": "list"}), name="stock-todos"),
-    path("proposed/todos", ProposedTodoViewSet.as_view({"get": "list"}), name="proposed-todos"),
     path("", include(project_urls)),
 ]
