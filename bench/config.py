@@ -18,7 +18,7 @@ class Volumes:
     small_tokens: int = 1_000
     small_sessions: int = 200
     rounds: int = 6
-    wrk_rounds: int = 10
+    wrk_rounds: int = 16
     wrk_seconds: int = 3
     wrk_connections: int = 8
     refreshes_per_round: int = 40
