@@ -8,7 +8,7 @@ from accounts.models import Session
 
 
 class SessionWithUserQuery:
-    """`Session.objects.select_related("user").get(pk=sid)`, with its SQL built once.
+    """`Session.objects.select_related("user").get(pk=sid)` (optionally locked), SQL built once.
 
     Building this join's SQL cost more than running it: profiling GET /todos showed the
     compiler, not PostgreSQL, as the whole gap to stock SimpleJWT's user lookup. So the
@@ -17,11 +17,14 @@ class SessionWithUserQuery:
     converters, then Model.from_db).
     """
 
-    def __init__(self, alias: str = DEFAULT_DB_ALIAS) -> None:
+    def __init__(self, alias: str = DEFAULT_DB_ALIAS, *, for_update: bool = False) -> None:
         self.alias = alias
         placeholder = (
             Session.objects.using(alias).select_related("user").filter(pk=uuid.UUID(int=0))
         )
+        if for_update:
+            # Lock the session row only, not the joined user (FOR UPDATE OF the session).
+            placeholder = placeholder.select_for_update(of=("self",))
         compiler = placeholder.query.get_compiler(alias)
         self.sql, params = compiler.as_sql()
         if len(params) != 1:  # pragma: no cover - a guard against a changed ORM
@@ -52,12 +55,16 @@ class SessionWithUserQuery:
         return session
 
 
-_compiled: dict[str, SessionWithUserQuery] = {}
+_compiled: dict[tuple[str, bool], SessionWithUserQuery] = {}
 
 
-def session_with_user(sid, alias: str = DEFAULT_DB_ALIAS) -> Session:
-    """Load a session and its user in one query, compiling the query on first use."""
-    query = _compiled.get(alias)
+def session_with_user(sid, alias: str = DEFAULT_DB_ALIAS, *, for_update: bool = False) -> Session:
+    """Load a session and its user in one query, compiling the query on first use.
+
+    With `for_update`, the session row stays locked until the caller's transaction ends.
+    """
+    key = (alias, for_update)
+    query = _compiled.get(key)
     if query is None:
-        query = _compiled[alias] = SessionWithUserQuery(alias)
+        query = _compiled[key] = SessionWithUserQuery(alias, for_update=for_update)
     return query.get(sid)

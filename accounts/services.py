@@ -22,6 +22,7 @@ from accounts.exceptions import (
     RefreshTokenMismatch,
 )
 from accounts.models import RevokeReason, Session, SessionToken
+from accounts.queries import session_with_user
 from accounts.security_log import security_event
 from accounts.tokens import SESSION_CLAIM, SessionRefreshToken, TokenPair, fingerprint
 
@@ -66,13 +67,10 @@ def session_refresh(*, refresh_token: str, ip: str | None = None) -> TokenPair:
     now = timezone.now()
     pair = None
     with transaction.atomic():
-        # of=("self",): lock the session row only, not the joined user and tokens.
-        session = (
-            Session.objects.select_for_update(of=("self",))
-            .select_related("user")
-            .filter(pk=token[SESSION_CLAIM])
-            .first()
-        )
+        try:
+            session = session_with_user(token[SESSION_CLAIM], for_update=True)
+        except Session.DoesNotExist:
+            session = None
         verdict = _refresh_verdict(session, token, now)
         if verdict == "rotate":
             pair = _rotate(session, now)

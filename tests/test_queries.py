@@ -40,3 +40,17 @@ def test_compiled_lookup_unknown_session_does_not_exist(db):
 def test_compiled_lookup_rejects_non_uuid(db, sid):
     with pytest.raises(ValidationError):
         session_with_user(sid)
+
+
+def test_compiled_locking_lookup_locks_only_the_session_row(user):
+    from django.db import connection, transaction
+
+    from accounts.queries import SessionWithUserQuery
+
+    session, _ = session_create(user=user, ip=None, user_agent="")
+    query = SessionWithUserQuery(for_update=True)
+    if connection.features.has_select_for_update:
+        assert "FOR UPDATE OF" in query.sql
+    with transaction.atomic():
+        loaded = query.get(session.pk)
+    assert field_values(loaded) == field_values(Session.objects.get(pk=session.pk))
