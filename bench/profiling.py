@@ -108,7 +108,8 @@ def profile_refresh(requests: int = 150) -> dict:
             profiler.output_text(unicode=True, color=False)
         )
         per_request = 1000 / requests
-        lock = _outermost(root, lambda frame: frame.function == "first")
+        # Ours locks the session through session_with_user(); stock takes no lock.
+        lock = _outermost(root, lambda frame: frame.function == "session_with_user")
         results[side] = {
             "request_ms": root.time * per_request,
             "parts_ms": {

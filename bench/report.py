@@ -154,17 +154,15 @@ def refresh_section(refresh: dict | None) -> str:
             f"**Finding.** Over HTTP ours takes {ratio:.2f} of stock's p50 (target 0.8); "
             f"in-process {ours['request_ms'] / stock['request_ms']:.2f}. Stock spends its "
             "time on 9 queries and 7 server commits; ours on 5 queries in one transaction, "
-            f"of which the session lock query alone takes {ours['session_lock_query_ms']:.1f} "
-            'ms: `select_for_update(of=("self",)).select_related("user")...first()` is '
-            "compiled by the ORM on every refresh, like the authentication query above. The "
-            "same change (SQL built once, `... FOR UPDATE OF s`) would take most of that off.",
+            "the session lock query (`SELECT ... FOR UPDATE OF` the session row) is compiled "
+            "once per process, like the authentication query above.",
         ]
     )
 
 
 METHOD = """## How each number is taken
 
-- **`GET /todos`**: `wrk` with 8 connections, 3 s per round, against `/todos` (ours) and
+- **`GET /todos`**: `wrk` with 32 connections, 3 s per round, against `/todos` (ours) and
   `/stock/todos` (the same `TodoViewSet`, `authentication_classes = (JWTAuthentication,)`).
   The user has 20 todos. Ratio: ours / stock throughput; per-round ratios in brackets.
   Server CPU per request: user + system time of gunicorn's processes and the database's
