@@ -68,31 +68,26 @@ def django_env(base: dict, name: str) -> dict:
     return {**base, "DATABASE_URL": database_url(name), "DJANGO_SETTINGS_MODULE": "bench.settings"}
 
 
-def manage(env: dict, name: str, *args: str, log=None) -> str:
-    """Run a manage.py command on database `name`; returns its output."""
-    result = subprocess.run(
-        [sys.executable, "manage.py", *args],
+def _python(env: dict, name: str, args: list[str], log, timeout: int) -> str:
+    """Run this Python with `args` against database `name`; returns its standard output."""
+    return subprocess.run(
+        [sys.executable, *args],
         cwd=ROOT,
         env=django_env(env, name),
         stdout=subprocess.PIPE,
         stderr=log,
         text=True,
         check=True,
-        timeout=600,
-    )
-    return result.stdout
+        timeout=timeout,
+    ).stdout
+
+
+def manage(env: dict, name: str, *args: str, log=None) -> str:
+    """Run a manage.py command on database `name`; returns its output."""
+    return _python(env, name, ["manage.py", *args], log, timeout=600)
 
 
 def inside(env: dict, name: str, step: str, log=None, **kwargs):
     """Run one bench.inside step on database `name`; returns its JSON result."""
-    result = subprocess.run(
-        [sys.executable, "-m", "bench.inside", step, json.dumps(kwargs)],
-        cwd=ROOT,
-        env=django_env(env, name),
-        stdout=subprocess.PIPE,
-        stderr=log,
-        text=True,
-        check=True,
-        timeout=300,
-    )
-    return json.loads(result.stdout.strip().splitlines()[-1])
+    output = _python(env, name, ["-m", "bench.inside", step, json.dumps(kwargs)], log, timeout=300)
+    return json.loads(output.strip().splitlines()[-1])

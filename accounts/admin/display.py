@@ -28,6 +28,17 @@ def link_to_session(session_id) -> str | None:
     return format_html('<a href="{}" title="{}">{}…</a>', url, session_id, str(session_id)[:8])
 
 
+# What the sessions list and a user's sessions inline both show of a session.
+SESSION_COLUMNS = (
+    "status",
+    "created",
+    "last_refreshed",
+    "ip_address",
+    "short_user_agent",
+    "revoked_reason",
+)
+
+
 class SessionColumns:
     """Columns of a session row, for the sessions list and a user's sessions."""
 

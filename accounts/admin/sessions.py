@@ -7,7 +7,7 @@ from django.http import HttpResponseNotAllowed, HttpResponseRedirect
 from django.urls import path, reverse
 from django.utils.html import format_html, format_html_join
 
-from accounts.admin.display import SessionColumns, when
+from accounts.admin.display import SESSION_COLUMNS, SessionColumns, when
 from accounts.admin.paginators import EstimatedCountPaginator
 from accounts.admin.revoking import RevokePermissionMixin, report_revoked, revoke_sessions
 from accounts.admin.search import ExactSearchMixin, as_ip, as_uuid
@@ -40,16 +40,7 @@ class StatusFilter(admin.SimpleListFilter):
 class SessionAdmin(SessionColumns, RevokePermissionMixin, ExactSearchMixin, admin.ModelAdmin):
     """Read-only sessions, newest first, with revoke as the only write."""
 
-    list_display = (
-        "session",
-        "user",
-        "status",
-        "created",
-        "last_refreshed",
-        "ip_address",
-        "short_user_agent",
-        "revoked_reason",
-    )
+    list_display = ("session", "user", *SESSION_COLUMNS)
     list_display_links = None
     list_filter = (StatusFilter, "revoked_reason")
     list_select_related = ("user",)

@@ -9,7 +9,7 @@ from django.db.models import Case, IntegerField, Q, Value, When
 from django.forms.models import BaseInlineFormSet
 from django.utils import timezone
 
-from accounts.admin.display import SessionColumns
+from accounts.admin.display import SESSION_COLUMNS, SessionColumns
 from accounts.admin.revoking import RevokePermissionMixin, report_revoked, revoke_sessions
 from accounts.models import Session
 
@@ -35,14 +35,7 @@ class SessionInline(SessionColumns, admin.TabularInline):
     model = Session
     formset = RecentSessionsFormSet
     verbose_name_plural = f"API sessions (active first, at most {INLINE_ROWS})"
-    fields = (
-        "status",
-        "created",
-        "last_refreshed",
-        "ip_address",
-        "short_user_agent",
-        "revoked_reason",
-    )
+    fields = SESSION_COLUMNS
     readonly_fields = fields
     extra = 0
     can_delete = False
