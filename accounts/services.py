@@ -186,9 +186,6 @@ def _issue(session: Session, now) -> tuple[TokenPair, OutstandingToken]:
     pair = TokenPair(
         access=str(refresh.access_token),
         refresh=encoded,
-        refresh_jti=refresh["jti"],
-        refresh_expires_at=record.expires_at,
-        issued_at=now,
     )
     return pair, record
 

@@ -2,7 +2,6 @@
 
 import hashlib
 from dataclasses import dataclass
-from datetime import datetime
 
 from rest_framework_simplejwt import settings as simplejwt
 from rest_framework_simplejwt.tokens import AccessToken, RefreshToken
@@ -46,6 +45,3 @@ class TokenPair:
 
     access: str
     refresh: str
-    refresh_jti: str
-    refresh_expires_at: datetime
-    issued_at: datetime

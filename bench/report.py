@@ -129,7 +129,7 @@ def profile_section(todos: dict | None) -> str:
 
 
 def refresh_section(refresh: dict | None) -> str:
-    """Where a refresh spends its time per side, and what would make ours cheaper still."""
+    """Where a refresh spends its time per side, ours against stock."""
     if not refresh or "profile" not in refresh:
         return ""
     profile = refresh["profile"]
