@@ -1,8 +1,6 @@
 """The session service: rotation, reuse detection, grace, lifetimes, and no token at rest."""
 
-from contextlib import contextmanager
 from datetime import timedelta
-from unittest import mock
 
 import jwt
 import pytest
@@ -12,8 +10,7 @@ from rest_framework_simplejwt.token_blacklist.models import BlacklistedToken, Ou
 from accounts.models import Session
 from accounts.tokens import fingerprint
 from tests.conftest import bearer
-
-CONTROL = ("BEGIN", "COMMIT", "ROLLBACK", "SAVEPOINT", "RELEASE")
+from tests.querycount import QueryCounter
 
 
 def refresh(client, token):
@@ -198,35 +195,15 @@ def test_database_never_holds_an_issued_token(api_client, user, login, password)
 # --- query budget ---------------------------------------------------------------------------
 
 
-@contextmanager
-def statement_log():
-    """Record each statement and whether it ran inside a transaction; count commits."""
-    log = {"statements": [], "commits": 0}
-
-    def record(execute, sql, params, many, context):
-        if not sql.lstrip().upper().startswith(CONTROL):
-            log["statements"].append((sql, connection.in_atomic_block))
-        return execute(sql, params, many, context)
-
-    real_commit = connection.commit
-
-    def commit():
-        log["commits"] += 1
-        return real_commit()
-
-    with connection.execute_wrapper(record), mock.patch.object(connection, "commit", commit):
-        yield log
-
-
 @pytest.mark.django_db(transaction=True)
 def test_refresh_costs_at_most_five_queries_in_one_transaction(api_client, make_user, login):
     tokens = login(make_user("quinn"))
-    with statement_log() as log:
+    with QueryCounter(connection) as counted:
         response = refresh(api_client, tokens["refresh_token"])
     assert response.status_code == 200
-    assert len(log["statements"]) <= 5, log["statements"]
-    assert all(in_transaction for _, in_transaction in log["statements"])
-    assert log["commits"] == 1
+    assert counted.queries <= 5, counted.summary()
+    assert counted.autocommit == 0, counted.summary()
+    assert (counted.commits, counted.rollbacks) == (1, 0)
 
 
 def test_rotation_compare_and_swap_refuses_a_stale_read(api_client, tokens):
