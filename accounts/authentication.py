@@ -59,10 +59,12 @@ class SessionJWTAuthentication(JWTAuthentication):
             raise InvalidAccessToken("Unknown session") from None
         if str(session.user_id) != str(token[simplejwt.api_settings.USER_ID_CLAIM]):
             raise InvalidAccessToken("Token does not match its session")
+        # Before revocation: deactivating a user also revokes its sessions, and
+        # "inactive" is the clearer of the two answers.
+        if not session.user.is_active:
+            raise InvalidAccessToken("User is inactive")
         if session.is_revoked():
             raise SessionRevoked()
         if session.is_expired():
             raise AccessTokenExpired()
-        if not session.user.is_active:
-            raise InvalidAccessToken("User is inactive")
         return session

@@ -17,6 +17,8 @@ class RevokeReason(models.TextChoices):
     REUSE_DETECTED = "reuse_detected", "Refresh token reuse detected"
     ADMIN = "admin", "Revoked by an administrator"
     USER = "user", "Revoked by the user"
+    USER_DEACTIVATED = "user_deactivated", "User deactivated"
+    SESSION_LIMIT = "session_limit", "Over the per-user session limit"
 
 
 class SessionQuerySet(models.QuerySet):

@@ -5,6 +5,8 @@ import logging
 import re
 from datetime import UTC, datetime
 
+from accounts.clients import Client
+
 logger = logging.getLogger("security")
 
 # Three base64url segments starting with an encoded '{"': the shape of any JWT.
@@ -12,16 +14,26 @@ JWT_PATTERN = re.compile(r"eyJ[A-Za-z0-9_-]*\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]*")
 REDACTED = "[redacted-jwt]"
 
 
-def security_event(event: str, *, user=None, sid=None, ip=None, reason="", **extra) -> None:
+def security_event(
+    event: str,
+    *,
+    user=None,
+    sid=None,
+    client: Client | None = None,
+    reason: str = "",
+    level: int = logging.INFO,
+    **extra,
+) -> None:
     """Log one security event; callers pass ids and reasons, never tokens or passwords."""
-    logger.info(
+    logger.log(
+        level,
         event,
         extra={
             "security": {
                 "event": event,
                 "user": getattr(user, "pk", user),
                 "sid": str(sid) if sid else None,
-                "ip": ip,
+                "ip": client.ip if client else None,
                 "reason": reason or None,
                 **extra,
             }

@@ -1,4 +1,6 @@
-"""Input and output shapes of the accounts endpoints."""
+"""Input and output shapes of the accounts endpoints (the OpenAPI schema reads them too)."""
+
+import unicodedata
 
 from django.contrib.auth.validators import UnicodeUsernameValidator
 from rest_framework import serializers
@@ -18,10 +20,21 @@ MAX_PASSWORD_LENGTH = 1024
 MAX_TOKEN_LENGTH = 4096
 
 
+class UsernameField(StrictCharField):
+    """A username as Django's own login form reads it: stripped, then NFKC-normalized."""
+
+    def to_internal_value(self, data):
+        value = super().to_internal_value(data)
+        # As Django's UsernameField does, leave an over-long value to fail validation as is.
+        if self.max_length is not None and len(value) > self.max_length:
+            return value
+        return unicodedata.normalize("NFKC", value)
+
+
 class CredentialsSerializer(serializers.Serializer):
     """`{username, password}` for login."""
 
-    username = StrictCharField(max_length=150, error_messages=_required(CREDENTIALS_REQUIRED))
+    username = UsernameField(max_length=150, error_messages=_required(CREDENTIALS_REQUIRED))
     password = StrictCharField(
         max_length=MAX_PASSWORD_LENGTH,
         trim_whitespace=False,
@@ -32,7 +45,7 @@ class CredentialsSerializer(serializers.Serializer):
 class SignupSerializer(CredentialsSerializer):
     """`{username, password}` for signup: the username must follow Django's rules."""
 
-    username = StrictCharField(
+    username = UsernameField(
         max_length=150,
         validators=[UnicodeUsernameValidator()],
         error_messages=_required(CREDENTIALS_REQUIRED),
@@ -58,6 +71,27 @@ class PasswordChangeSerializer(serializers.Serializer):
 
     old_password = StrictCharField(max_length=MAX_PASSWORD_LENGTH, trim_whitespace=False)
     new_password = StrictCharField(max_length=MAX_PASSWORD_LENGTH, trim_whitespace=False)
+
+
+class MessageSerializer(serializers.Serializer):
+    """`{message}`: signup, logout and password change."""
+
+    message = serializers.CharField()
+
+
+class LoginResultSerializer(serializers.Serializer):
+    """`{message, access_token, refresh_token}`: a successful login."""
+
+    message = serializers.CharField()
+    access_token = serializers.CharField(help_text="JWT, valid for ACCESS_TOKEN_LIFETIME.")
+    refresh_token = serializers.CharField(help_text="Send it in the body of /auth/refresh.")
+
+
+class LogoutAllResultSerializer(serializers.Serializer):
+    """`{message, revoked}`: how many sessions logout-all ended."""
+
+    message = serializers.CharField()
+    revoked = serializers.IntegerField(min_value=0)
 
 
 class TokenPairSerializer(serializers.Serializer):

@@ -1,7 +1,7 @@
 """The session service: every write that signs in, rotates, or ends a session."""
 
+import logging
 from datetime import timedelta
-from ipaddress import ip_address
 from uuid import UUID
 
 from django.conf import settings
@@ -10,48 +10,51 @@ from django.contrib.auth.models import update_last_login
 from django.db import transaction
 from django.db.models import QuerySet
 from django.utils import timezone
-from rest_framework.throttling import BaseThrottle
 from rest_framework_simplejwt import settings as simplejwt
 from rest_framework_simplejwt.exceptions import TokenError
 from rest_framework_simplejwt.token_blacklist.models import BlacklistedToken, OutstandingToken
 from rest_framework_simplejwt.utils import datetime_from_epoch
 
+from accounts.clients import Client
 from accounts.exceptions import (
     InvalidCredentials,
     InvalidRefreshToken,
     RefreshTokenMismatch,
 )
+from accounts.guard import API_LOGIN, password_check
 from accounts.models import RevokeReason, Session, SessionToken
 from accounts.queries import session_with_user
 from accounts.security_log import security_event
 from accounts.tokens import SESSION_CLAIM, SessionRefreshToken, TokenPair, fingerprint
 
 
-def session_login(*, request, username: str, password: str) -> tuple[Session, TokenPair]:
-    """Check credentials and open a session; unknown users still cost a hash."""
-    # ModelBackend runs the hasher for unknown usernames too, so timing doesn't tell.
-    user = authenticate(request, username=username, password=password)
-    ip = client_ip(request)
-    if user is None:
-        security_event("login_failed", user=None, ip=ip, reason="invalid_credentials")
-        raise InvalidCredentials()
-    session, pair = session_create(
-        user=user, ip=ip, user_agent=request.META.get("HTTP_USER_AGENT", "")
+def session_login(*, username: str, password: str, client: Client) -> tuple[Session, TokenPair]:
+    """Check credentials under the brute-force policy and open a session."""
+    user = password_check(
+        door=API_LOGIN,
+        username=username,
+        client=client,
+        # ModelBackend runs the hasher for unknown usernames too, so timing doesn't tell.
+        verify=lambda: authenticate(username=username, password=password),
     )
-    update_last_login(None, user)
-    security_event("login", user=user, sid=session.id, ip=ip)
+    if user is None:
+        raise InvalidCredentials()
+    with transaction.atomic():
+        session, pair = session_create(user=user, client=client)
+        update_last_login(None, user)
+        security_event("login", user=user, sid=session.id, client=client)
     return session, pair
 
 
-def session_create(*, user, ip: str | None, user_agent: str) -> tuple[Session, TokenPair]:
+def session_create(*, user, client: Client) -> tuple[Session, TokenPair]:
     """Open a session for `user` and issue its first token pair."""
     now = timezone.now()
     session = Session(
         user=user,
         created_at=now,
         expires_at=now + settings.SESSION_ABSOLUTE_LIFETIME,
-        ip_address=ip,
-        user_agent=user_agent[: Session._meta.get_field("user_agent").max_length],
+        ip_address=client.ip,
+        user_agent=client.user_agent,
     )
     with transaction.atomic():
         pair, token = _issue(session, now)
@@ -61,7 +64,7 @@ def session_create(*, user, ip: str | None, user_agent: str) -> tuple[Session, T
     return session, pair
 
 
-def session_refresh(*, refresh_token: str, ip: str | None = None) -> TokenPair:
+def session_refresh(*, refresh_token: str, client: Client | None = None) -> TokenPair:
     """Rotate a refresh token; a replayed, rotated-out one revokes its whole session."""
     token = _decode_refresh(refresh_token)
     now = timezone.now()
@@ -78,59 +81,67 @@ def session_refresh(*, refresh_token: str, ip: str | None = None) -> TokenPair:
         elif verdict == "reuse":
             # RFC 9700 §4.14.2: a rotated-out token came back, so one copy is stolen.
             # End the family now; the legitimate client signs in again.
-            _revoke(Session.objects.filter(pk=session.pk), RevokeReason.REUSE_DETECTED, ip=ip)
+            security_event(
+                "reuse_detected",
+                user=session.user_id,
+                sid=session.id,
+                client=client,
+                level=logging.WARNING,
+            )
+            _revoke(
+                Session.objects.filter(pk=session.pk), RevokeReason.REUSE_DETECTED, client=client
+            )
     if pair is None:
         if session is not None:
             security_event(
-                "refresh_refused", user=session.user_id, sid=session.id, ip=ip, reason=verdict
+                "refresh_refused",
+                user=session.user_id,
+                sid=session.id,
+                client=client,
+                reason=verdict,
             )
         raise InvalidRefreshToken()
-    security_event("refresh", user=session.user_id, sid=session.id, ip=ip)
+    security_event("refresh", user=session.user_id, sid=session.id, client=client)
     return pair
 
 
-def session_logout(*, session: Session, refresh_token: str, ip: str | None = None) -> None:
+def session_logout(*, session: Session, refresh_token: str, client: Client | None = None) -> None:
     """End the caller's session; the refresh token must belong to that same session."""
     token = _decode_refresh(refresh_token)
     if token[SESSION_CLAIM] != session.sid:
         # One session's access token never ends another session, the user's or anyone's.
         raise RefreshTokenMismatch()
-    session_revoke(session=session, reason=RevokeReason.LOGOUT, ip=ip)
+    session_revoke(session=session, reason=RevokeReason.LOGOUT, client=client)
 
 
-def session_revoke(*, session: Session, reason: str, ip: str | None = None) -> bool:
+def session_revoke(*, session: Session, reason: str, client: Client | None = None) -> bool:
     """Revoke one session; idempotent. True if this call revoked it."""
     return bool(
-        sessions_revoke(sessions=Session.objects.filter(pk=session.pk), reason=reason, ip=ip)
+        sessions_revoke(
+            sessions=Session.objects.filter(pk=session.pk), reason=reason, client=client
+        )
     )
 
 
-def sessions_revoke(*, sessions: QuerySet, reason: str, ip: str | None = None, actor=None) -> int:
+def sessions_revoke(
+    *, sessions: QuerySet, reason: str, client: Client | None = None, actor=None
+) -> int:
     """Revoke every not-yet-revoked session in `sessions`; returns how many.
 
     `actor` is the staff user who asked, when it is not the sessions' owner.
     """
     with transaction.atomic():
-        return _revoke(sessions, reason, ip=ip, actor=actor)
+        return _revoke(sessions, reason, client=client, actor=actor)
 
 
 def session_revoke_all(
-    *, user, reason: str, keep: Session | None = None, ip: str | None = None
+    *, user, reason: str, keep: Session | None = None, client: Client | None = None
 ) -> int:
     """Revoke all of a user's sessions, optionally keeping one (the caller's)."""
     sessions = Session.objects.filter(user=user)
     if keep is not None:
         sessions = sessions.exclude(pk=keep.pk)
-    return sessions_revoke(sessions=sessions, reason=reason, ip=ip)
-
-
-def client_ip(request) -> str | None:
-    """The client's address, as DRF's throttles see it (honours NUM_PROXIES)."""
-    ident = BaseThrottle().get_ident(request)
-    try:
-        return str(ip_address(ident))
-    except ValueError:
-        return None
+    return sessions_revoke(sessions=sessions, reason=reason, client=client)
 
 
 def _decode_refresh(raw: str) -> SessionRefreshToken:
@@ -210,7 +221,7 @@ def _rotate(session: Session, now) -> TokenPair | None:
     return pair
 
 
-def _revoke(sessions: QuerySet, reason: str, *, ip: str | None, actor=None) -> int:
+def _revoke(sessions: QuerySet, reason: str, *, client: Client | None, actor=None) -> int:
     """Mark sessions revoked and blacklist their current refresh tokens (in a transaction)."""
     rows = list(
         Session.objects.select_for_update()
@@ -229,5 +240,5 @@ def _revoke(sessions: QuerySet, reason: str, *, ip: str | None, actor=None) -> i
     )
     by = {"actor": actor.pk} if actor is not None else {}
     for pk, user_id, _ in rows:
-        security_event("session_revoked", user=user_id, sid=pk, ip=ip, reason=reason, **by)
+        security_event("session_revoked", user=user_id, sid=pk, client=client, reason=reason, **by)
     return len(rows)

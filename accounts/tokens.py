@@ -4,6 +4,7 @@ import hashlib
 from dataclasses import dataclass
 
 from rest_framework_simplejwt import settings as simplejwt
+from rest_framework_simplejwt.exceptions import TokenError
 from rest_framework_simplejwt.tokens import AccessToken, RefreshToken
 
 SESSION_CLAIM = "sid"
@@ -14,7 +15,22 @@ def fingerprint(token: str) -> str:
     return hashlib.sha256(token.encode()).hexdigest()
 
 
-class SessionAccessToken(AccessToken):
+class TimeClaimsMixin:
+    """Refuse a token whose `exp` is no time at all as invalid, not with a 500.
+
+    PyJWT checks that `exp` is a number and not past; SimpleJWT then turns it into a
+    datetime, which fails for a numeric string or a number beyond year 9999. Only a
+    holder of the signing key can mint such a token, but it is still a 401.
+    """
+
+    def check_exp(self, claim: str = "exp", current_time=None) -> None:
+        try:
+            super().check_exp(claim, current_time)
+        except (TypeError, ValueError, OverflowError, OSError):
+            raise TokenError(f"Token '{claim}' claim is not a time") from None
+
+
+class SessionAccessToken(TimeClaimsMixin, AccessToken):
     """An access token; its lifetime is read when issued, not at import."""
 
     @property
@@ -22,7 +38,7 @@ class SessionAccessToken(AccessToken):
         return simplejwt.api_settings.ACCESS_TOKEN_LIFETIME
 
 
-class SessionRefreshToken(RefreshToken):
+class SessionRefreshToken(TimeClaimsMixin, RefreshToken):
     """A refresh token of one session, rotated and blacklisted by the session service."""
 
     access_token_class = SessionAccessToken

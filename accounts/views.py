@@ -8,19 +8,21 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from accounts import services, users
-from accounts.exceptions import AccessTokenRequired, InvalidCredentials, SessionNotFound
+from accounts.clients import client_of
+from accounts.exceptions import AccessTokenRequired, SessionNotFound
 from accounts.models import RevokeReason, Session
-from accounts.schema import LoginResultSerializer, LogoutAllResultSerializer, MessageSerializer
 from accounts.serializers import (
     CredentialsSerializer,
+    LoginResultSerializer,
+    LogoutAllResultSerializer,
     LogoutAllSerializer,
+    MessageSerializer,
     PasswordChangeSerializer,
     RefreshTokenSerializer,
     SessionSerializer,
     SignupSerializer,
     TokenPairSerializer,
 )
-from accounts.throttles import LoginFailureThrottle, LoginRateThrottle
 from project.exceptions import REALM_HEADER, UnsupportedMediaType
 from project.schema import error
 
@@ -60,12 +62,15 @@ class SignupView(PublicAPIView):
                 "Missing or invalid username or password (`invalid`, `required`...), "
                 "`username_taken`, or a password Django's validators refuse (`invalid_password`)."
             ),
+            429: error("Too many signups from this address: `throttled`."),
         },
         tags=["auth"],
     )
     def post(self, request):
         data = validated(SignupSerializer, request)
-        users.user_signup(username=data["username"], password=data["password"])
+        users.user_signup(
+            username=data["username"], password=data["password"], client=client_of(request)
+        )
         return Response(
             {"message": "Signup successful. Please log in to continue."},
             status=status.HTTP_201_CREATED,
@@ -75,8 +80,6 @@ class SignupView(PublicAPIView):
 class LoginView(PublicAPIView):
     """POST /auth/login: open a session and return its first token pair."""
 
-    throttle_classes = (LoginRateThrottle, LoginFailureThrottle)
-
     @extend_schema(
         operation_id="login",
         request=CredentialsSerializer,
@@ -85,20 +88,17 @@ class LoginView(PublicAPIView):
             400: INVALID_BODY,
             401: error("Unknown user or wrong password: `invalid_credentials`."),
             429: error(
-                "Too many logins from this address, or failures for this username: `throttled`."
+                "Too many sign-in attempts from this address, or wrong passwords for this "
+                "username from it: `throttled`. Even the right password waits (Retry-After)."
             ),
         },
         tags=["auth"],
     )
     def post(self, request):
         data = validated(CredentialsSerializer, request)
-        try:
-            _, pair = services.session_login(
-                request=request, username=data["username"], password=data["password"]
-            )
-        except InvalidCredentials:
-            LoginFailureThrottle().record_failure(request, self)
-            raise
+        _, pair = services.session_login(
+            username=data["username"], password=data["password"], client=client_of(request)
+        )
         return Response({"message": "Login successful", **TokenPairSerializer(pair).data})
 
 
@@ -121,7 +121,7 @@ class RefreshView(PublicAPIView):
     def post(self, request):
         data = validated(RefreshTokenSerializer, request)
         pair = services.session_refresh(
-            refresh_token=data["refresh_token"], ip=services.client_ip(request)
+            refresh_token=data["refresh_token"], client=client_of(request)
         )
         return Response(TokenPairSerializer(pair).data)
 
@@ -163,7 +163,7 @@ class LogoutView(APIView):
         services.session_logout(
             session=request.auth,
             refresh_token=data["refresh_token"],
-            ip=services.client_ip(request),
+            client=client_of(request),
         )
         return Response({"message": "Logout successful"})
 
@@ -184,7 +184,7 @@ class LogoutAllView(APIView):
             user=request.user,
             reason=RevokeReason.LOGOUT_ALL,
             keep=keep,
-            ip=services.client_ip(request),
+            client=client_of(request),
         )
         return Response({"message": "Logout successful", "revoked": count})
 
@@ -224,7 +224,7 @@ class SessionDetailView(APIView):
             # Another user's session does not exist for you.
             raise SessionNotFound()
         services.session_revoke(
-            session=session, reason=RevokeReason.USER, ip=services.client_ip(request)
+            session=session, reason=RevokeReason.USER, client=client_of(request)
         )
         return Response(status=status.HTTP_204_NO_CONTENT)
 
@@ -241,6 +241,10 @@ class PasswordChangeView(APIView):
                 "Missing or invalid fields (`invalid`, `required`...), `wrong_password`, or a "
                 "new password Django's validators refuse (`invalid_password`)."
             ),
+            429: error(
+                "Too many wrong old passwords for this user from this address: `throttled`. "
+                "Even the right one waits (Retry-After)."
+            ),
         },
         tags=["auth"],
     )
@@ -251,6 +255,6 @@ class PasswordChangeView(APIView):
             session=request.auth,
             old_password=data["old_password"],
             new_password=data["new_password"],
-            ip=services.client_ip(request),
+            client=client_of(request),
         )
         return Response({"message": "Password changed"})

@@ -1,6 +1,7 @@
 """One exception handler: every API error becomes {"error": ..., "code": ...}."""
 
 import logging
+from http import HTTPStatus
 
 from django.core.exceptions import PermissionDenied as DjangoPermissionDenied
 from django.core.exceptions import RequestDataTooBig, SuspiciousOperation
@@ -33,6 +34,15 @@ _REPLACEMENTS = {
     exceptions.NotAuthenticated: TokenRequired,
     exceptions.UnsupportedMediaType: UnsupportedMediaType,
     DjangoPermissionDenied: exceptions.PermissionDenied,
+}
+
+
+_BY_STATUS = {
+    400: BadRequest,
+    403: exceptions.PermissionDenied,
+    404: NotFound,
+    413: PayloadTooLarge,
+    500: ServerError,
 }
 
 
@@ -85,27 +95,17 @@ def api_exception_handler(exc, context):
     return response
 
 
-def _json_error(exc: exceptions.APIException) -> JsonResponse:
+def error_for_status(status_code: int) -> exceptions.APIException:
+    """The API's exception for an error status that Django answered itself."""
+    known = _BY_STATUS.get(status_code)
+    if known is not None:
+        return known()
+    phrase = HTTPStatus(status_code).phrase
+    error = exceptions.APIException(phrase, code=phrase.lower().replace(" ", "_"))
+    error.status_code = status_code
+    return error
+
+
+def error_response(exc: exceptions.APIException) -> JsonResponse:
+    """A plain Django response with the contract's error body."""
     return JsonResponse(error_body(str(exc.detail), exc.get_codes()), status=exc.status_code)
-
-
-def bad_request(request, exception=None):
-    """Django-level 400 (e.g. a disallowed Host header, a too large form) as JSON."""
-    if isinstance(exception, RequestDataTooBig):
-        return _json_error(PayloadTooLarge())
-    return _json_error(BadRequest())
-
-
-def permission_denied(request, exception=None):
-    """Django-level 403 as JSON."""
-    return _json_error(exceptions.PermissionDenied())
-
-
-def page_not_found(request, exception=None):
-    """Unknown routes as JSON, never an HTML page."""
-    return _json_error(NotFound())
-
-
-def server_error(request):
-    """Django-level 500 as JSON."""
-    return _json_error(ServerError())

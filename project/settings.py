@@ -47,7 +47,8 @@ if not DEBUG and not ALLOWED_HOSTS:
 CSRF_TRUSTED_ORIGINS = env.items("CSRF_TRUSTED_ORIGINS")
 
 INSTALLED_APPS = [
-    "django.contrib.admin",
+    # Django's admin, on a site whose login and password forms are rate-limited.
+    "project.apps.AdminConfig",
     "django.contrib.auth",
     "django.contrib.contenttypes",
     "django.contrib.sessions",
@@ -62,6 +63,8 @@ INSTALLED_APPS = [
 ]
 
 MIDDLEWARE = [
+    # First: it sees every response, and the errors of the middleware below.
+    "project.middleware.JSONErrorMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
@@ -135,7 +138,13 @@ if REDIS_URL:
         }
     }
 else:
-    CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
+    # Per process; room enough that a flood of keys cannot cull the rate-limit counters.
+    CACHES = {
+        "default": {
+            "BACKEND": "django.core.cache.backends.locmem.LocMemCache",
+            "OPTIONS": {"MAX_ENTRIES": 100_000},
+        }
+    }
 
 AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
@@ -143,8 +152,9 @@ AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
     {"NAME": "django.contrib.auth.password_validation.NumericPasswordValidator"},
     # Not a rule on the password: Django calls its password_changed() hook on every
-    # password change (API, admin, changepassword, set_password + save).
-    {"NAME": "accounts.password.RevokeSessionsOnPasswordChange"},
+    # password change (admin, changepassword, set_password + save), and it ends the
+    # user's sessions. `manage.py check` fails without it (accounts/checks.py).
+    {"NAME": "accounts.users.EndSessionsOnPasswordChange"},
 ]
 
 LANGUAGE_CODE = "en-us"
@@ -175,26 +185,29 @@ if env.boolean("SECURE_PROXY_SSL_HEADER", False):
 # Health checks from a load balancer arrive over plain HTTP on this path.
 SECURE_REDIRECT_EXEMPT = [r"^healthz$"]
 
-# The largest request body an API view reads; larger ones get 413.
-API_MAX_BODY_BYTES = env.integer("API_MAX_BODY_BYTES", 1024 * 1024, minimum=1)
-# Django refuses such a body from its Content-Length, before reading any of it.
-DATA_UPLOAD_MAX_MEMORY_SIZE = API_MAX_BODY_BYTES
+# The largest request body; Django refuses a larger one from its Content-Length, before
+# reading any of it (413), for the API's JSON and the admin's forms alike.
+DATA_UPLOAD_MAX_MEMORY_SIZE = env.integer("API_MAX_BODY_BYTES", 1024 * 1024, minimum=1)
 
 REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": ["accounts.authentication.SessionJWTAuthentication"],
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
-    "DEFAULT_PARSER_CLASSES": ["project.parsers.BoundedJSONParser"],
+    "DEFAULT_PARSER_CLASSES": ["project.parsers.StrictJSONParser"],
     "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
     "EXCEPTION_HANDLER": "project.handlers.api_exception_handler",
     "DEFAULT_SCHEMA_CLASS": "project.schema.ApiAutoSchema",
     "UNAUTHENTICATED_USER": None,
-    "DEFAULT_THROTTLE_RATES": {
-        "login": env.rate("THROTTLE_LOGIN_RATE", "60/minute"),
-        "login_failure": env.rate("THROTTLE_LOGIN_FAILURE_RATE", "5/minute"),
-    },
     # How many proxies in front append to X-Forwarded-For. 0 ignores the header, so a
-    # client cannot pick its own address to dodge the login throttles.
+    # client cannot pick its own address to dodge the rate limits.
     "NUM_PROXIES": env.integer("NUM_PROXIES", 0),
+}
+
+# Rate limits (accounts/guard.py), read on every request: password checks per client
+# address, wrong passwords per normalized username and address, signups per address.
+THROTTLE_RATES = {
+    "login": env.rate("THROTTLE_LOGIN_RATE", "60/minute"),
+    "login_failure": env.rate("THROTTLE_LOGIN_FAILURE_RATE", "5/minute"),
+    "signup": env.rate("THROTTLE_SIGNUP_RATE", "20/hour"),
 }
 
 SIMPLE_JWT = {

@@ -1,12 +1,10 @@
-"""Project-wide endpoints: health check and the JSON answer for unknown routes."""
+"""Project-wide endpoints: the health check."""
 
 from django.db import connection
 from drf_spectacular.utils import extend_schema, inline_serializer
 from rest_framework import serializers
 from rest_framework.decorators import api_view, authentication_classes, permission_classes
 from rest_framework.response import Response
-
-from project.exceptions import NotFound
 
 
 @extend_schema(
@@ -22,12 +20,3 @@ def health(request):
     with connection.cursor() as cursor:
         cursor.execute("SELECT 1")
     return Response({"status": "ok"})
-
-
-@extend_schema(exclude=True)
-@api_view(["GET", "POST", "PUT", "PATCH", "DELETE", "HEAD", "OPTIONS"])
-@authentication_classes([])
-@permission_classes([])
-def route_not_found(request, *args, **kwargs):
-    """Any path no route matches."""
-    raise NotFound()

@@ -9,6 +9,7 @@ from django.urls import reverse
 from django.utils import timezone
 
 from accounts.admin import sessions as sessions_admin
+from accounts.clients import Client
 from accounts.models import RevokeReason, Session
 from accounts.services import session_create, session_refresh
 
@@ -24,7 +25,7 @@ def open_session(db):
     """Open a session for `user` straight through the session service."""
 
     def make(user, ip="192.0.2.10", user_agent="TodoApp/1.0 okhttp/4.12.0"):
-        return session_create(user=user, ip=ip, user_agent=user_agent)
+        return session_create(user=user, client=Client(ip, user_agent))
 
     return make
 

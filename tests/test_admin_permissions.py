@@ -5,6 +5,7 @@ from django.contrib.auth.models import Permission
 from django.test import Client
 from django.urls import reverse
 
+from accounts.clients import Client as ApiClient
 from accounts.models import RevokeReason, Session
 from accounts.services import session_create, session_refresh
 
@@ -31,7 +32,7 @@ def staff_client(make_user):
 @pytest.fixture
 def victim_session(user):
     """An active session of `user`, with one rotated-out (blacklisted) token."""
-    session, pair = session_create(user=user, ip="192.0.2.10", user_agent="test")
+    session, pair = session_create(user=user, client=ApiClient("192.0.2.10", "test"))
     session_refresh(refresh_token=pair.refresh)
     return session
 

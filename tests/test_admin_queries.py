@@ -7,6 +7,7 @@ from django.urls import reverse
 from rest_framework_simplejwt.token_blacklist.models import OutstandingToken
 
 from accounts.admin import paginators
+from accounts.clients import Client
 from accounts.models import Session
 from accounts.services import session_create, session_refresh
 
@@ -36,7 +37,7 @@ def open_sessions(user, count: int) -> list[Session]:
     """`count` sessions, each rotated once: two tokens each, one of them blacklisted."""
     sessions = []
     for _ in range(count):
-        session, pair = session_create(user=user, ip="192.0.2.10", user_agent="test")
+        session, pair = session_create(user=user, client=Client("192.0.2.10", "test"))
         session_refresh(refresh_token=pair.refresh)
         sessions.append(session)
     return sessions
@@ -84,7 +85,7 @@ def test_token_pages_cost_three_queries(admin_client, user, django_assert_num_qu
 def test_session_page_query_count_is_fixed(
     admin_client, user, django_assert_num_queries, rotations
 ):
-    session, pair = session_create(user=user, ip="192.0.2.10", user_agent="test")
+    session, pair = session_create(user=user, client=Client("192.0.2.10", "test"))
     for _ in range(rotations):
         pair = session_refresh(refresh_token=pair.refresh)
 

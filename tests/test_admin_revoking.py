@@ -8,6 +8,7 @@ from django.test import Client
 from django.urls import reverse
 from django.utils import timezone
 
+from accounts.clients import Client as ApiClient
 from accounts.models import RevokeReason, Session
 from accounts.services import session_create
 from tests.conftest import bearer
@@ -28,7 +29,7 @@ def open_session(db):
     """Open a session for `user` straight through the session service."""
 
     def make(user):
-        return session_create(user=user, ip="192.0.2.10", user_agent="TodoApp/1.0")
+        return session_create(user=user, client=ApiClient("192.0.2.10", "TodoApp/1.0"))
 
     return make
 

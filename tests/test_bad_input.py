@@ -5,6 +5,7 @@ import re
 import uuid
 from dataclasses import dataclass
 
+import jwt
 import pytest
 from django.conf import settings as django_settings
 from django.contrib.auth import get_user_model
@@ -82,6 +83,12 @@ MALFORMED_JSON = {
     "invalid-utf8": b'{"title": "\xff\xfe"}',
     "two-documents": b'{"title": "x"} {"title": "y"}',
 }
+# Nested past the parser's limit (32): as deep as Python's stack and far deeper.
+DEEP_JSON = {
+    "depth-33": ('{"x":' * 33 + "1" + "}" * 33).encode(),
+    "depth-1000": b"[" * 1000 + b"]" * 1000,
+    "depth-100000": b'{"title":' + b"[" * 100_000 + b"]" * 100_000 + b"}",
+}
 NOT_JSON = {
     "text": ("text/plain", b'{"title": "x"}'),
     "form": ("application/x-www-form-urlencoded", b"title=x&done=true"),
@@ -127,11 +134,13 @@ def _body_cases(endpoint: Endpoint) -> list[Bad]:
 
     for name, raw in MALFORMED_JSON.items():
         bad(f"malformed-json:{name}", raw=raw)
+    for name, raw in DEEP_JSON.items():
+        bad(f"deep-json:{name}", raw=raw)
     for name, (content_type, raw) in NOT_JSON.items():
         bad(f"not-json:{name}", 415, raw=raw, content_type=content_type)
     for name, body in NOT_AN_OBJECT.items():
         bad(f"not-an-object:{name}", body=[endpoint.body] if body == "[BODY]" else body)
-    limit = django_settings.API_MAX_BODY_BYTES
+    limit = django_settings.DATA_UPLOAD_MAX_MEMORY_SIZE
     for name, size in (("just-over", limit), ("far-over", 3 * limit)):
         first = next(iter(endpoint.body))
         bad(f"oversized-body:{name}", 413, body={**endpoint.body, first: "x" * size})
@@ -186,7 +195,23 @@ def _route_cases() -> list[Bad]:
         cases.append(Bad("bad-query", "get", "/todos", 400, query=query))
     for header in ("Bearer", "Bearer a.b.c", "Bearer \x00", "Bearer \xe9\xe9", "Token x", "\xff"):
         cases.append(Bad(f"bad-authorization:{header!r}", "get", "/todos", 401, auth=header))
+    for name, exp in ODD_EXPIRY.items():
+        access, refresh = (signed(kind, exp) for kind in ("access", "refresh"))
+        cases.append(Bad(f"odd-exp:{name}", "get", "/todos", 401, auth=f"Bearer {access}"))
+        body = {"refresh_token": refresh}
+        cases.append(Bad(f"odd-exp:{name}", "post", "/auth/refresh", 401, body=body, auth=False))
     return cases
+
+
+# `exp` claims PyJWT lets through but no datetime can hold; only the key's holder can sign them.
+ODD_EXPIRY = {"1e30": 10**30, "float-1e300": 1e300, "numeric-string": "99999999999"}
+
+
+def signed(kind: str, exp) -> str:
+    """A token of ours in every claim but `exp`, signed with the server's key."""
+    claims = {"token_type": kind, "exp": exp, "iat": 1, "jti": uuid.uuid4().hex}
+    claims |= {"sub": "1", "sid": str(uuid.uuid4())}
+    return jwt.encode(claims, django_settings.SIMPLE_JWT["SIGNING_KEY"], algorithm="HS256")
 
 
 BAD_REQUESTS = [

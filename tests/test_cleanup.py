@@ -14,6 +14,7 @@ from rest_framework_simplejwt.token_blacklist.models import BlacklistedToken, Ou
 
 from accounts import services
 from accounts.cleanup import clear_expired
+from accounts.clients import Client
 from accounts.models import RevokeReason, Session, SessionToken
 from tests.conftest import bearer
 
@@ -106,7 +107,7 @@ def test_cleanup_is_idempotent(history, time_machine):
 def test_cleanup_reads_ids_in_batches_never_all_rows(user, time_machine):
     time_machine.move_to(T0, tick=False)
     for _ in range(5):
-        services.session_create(user=user, ip="127.0.0.1", user_agent="test")
+        services.session_create(user=user, client=Client("127.0.0.1", "test"))
     time_machine.shift(timedelta(days=31))
     with CaptureQueriesContext(connection) as queries:
         counts = clear_expired(batch_size=2)
@@ -147,9 +148,9 @@ def test_cleanup_beside_refreshes_and_logout_all_on_postgres(
     """Cleanup from cron while the user refreshes and logs out everywhere: nobody fails."""
     time_machine.move_to(timezone.now() - timedelta(days=40), tick=False)
     for _ in range(60):
-        services.session_create(user=user, ip="127.0.0.1", user_agent="old")
+        services.session_create(user=user, client=Client("127.0.0.1", "old"))
     time_machine.move_to(timezone.now() + timedelta(days=40))
-    _, pair = services.session_create(user=user, ip="127.0.0.1", user_agent="live")
+    _, pair = services.session_create(user=user, client=Client("127.0.0.1", "live"))
     errors: list[BaseException] = []
 
     def refresh_then_logout_all():

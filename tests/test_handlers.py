@@ -65,7 +65,7 @@ def test_malformed_json_400(client, db):
 
 
 def test_oversized_body_413(auth_client, settings):
-    settings.API_MAX_BODY_BYTES = 1000
+    settings.DATA_UPLOAD_MAX_MEMORY_SIZE = 1000
     body = '{"title": "' + "x" * 2000 + '"}'
     response = auth_client.post("/todos", body, content_type="application/json")
     assert_error(response, 413, "request_too_large")
@@ -94,3 +94,40 @@ def test_database_unavailable_503_json(auth_client, monkeypatch):
 def test_disallowed_host_400_json(db):
     response = Client(HTTP_HOST="evil.example").get("/todos")
     assert_error(response, 400, "bad_request")
+
+
+def test_disallowed_host_400_json_with_debug_on(db, settings):
+    """`make run` has DEBUG on: Django's answer would be its HTML debug page."""
+    settings.DEBUG = True
+    for path in ("/todos", "/auth/login", "/nope"):
+        response = Client(HTTP_HOST="evil.example").get(path)
+        assert_error(response, 400, "bad_request")
+
+
+def test_error_outside_the_views_500_json_with_debug_on(db, settings, monkeypatch):
+    """An error Django answers itself (here in a middleware) is JSON, DEBUG on or off."""
+    from django.contrib.sessions.middleware import SessionMiddleware
+
+    def explode(self, request):
+        raise RuntimeError("secret internals")
+
+    monkeypatch.setattr(SessionMiddleware, "process_request", explode)
+    client = Client(raise_request_exception=False)
+    for debug in (True, False):
+        settings.DEBUG = debug
+        body = assert_error(client.get("/healthz"), 500, "server_error")
+        assert "secret" not in str(body)
+
+
+def test_admin_errors_stay_html(admin_client):
+    response = admin_client.get("/admin/no-such-app/")
+    assert response.status_code == 404
+    assert response["Content-Type"].startswith("text/html")
+
+
+@pytest.mark.parametrize("depth", [1_000, 100_000])
+def test_deeply_nested_json_400_without_a_traceback(client, db, depth, caplog):
+    body = '{"username": ' + "[" * depth + "]" * depth + ', "password": "x"}'
+    response = client.post("/auth/login", body, content_type="application/json")
+    assert_error(response, 400, "json_too_deep")
+    assert not [record for record in caplog.records if record.levelname == "ERROR"]

@@ -6,6 +6,7 @@ import pytest
 from django.core.exceptions import ValidationError
 from django.db.models import Model
 
+from accounts.clients import Client
 from accounts.models import Session
 from accounts.queries import session_with_user
 from accounts.services import session_create, session_refresh
@@ -16,7 +17,7 @@ def field_values(instance: Model) -> dict:
 
 
 def test_compiled_lookup_equals_select_related_get(user, django_assert_num_queries):
-    session, pair = session_create(user=user, ip="203.0.113.9", user_agent="Phone/1.0")
+    session, pair = session_create(user=user, client=Client("203.0.113.9", "Phone/1.0"))
     session_refresh(refresh_token=pair.refresh)
     expected = Session.objects.select_related("user").get(pk=session.pk)
 
@@ -47,7 +48,7 @@ def test_compiled_locking_lookup_locks_only_the_session_row(user):
 
     from accounts.queries import SessionWithUserQuery
 
-    session, _ = session_create(user=user, ip=None, user_agent="")
+    session, _ = session_create(user=user, client=Client(None, ""))
     query = SessionWithUserQuery(for_update=True)
     if connection.features.has_select_for_update:
         assert "FOR UPDATE OF" in query.sql

@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pytest
 import schemathesis
+from drf_spectacular.generators import SchemaGenerator
 from hypothesis import HealthCheck, settings
 from schemathesis.checks import not_a_server_error
 from schemathesis.specs.openapi.checks import (
@@ -16,10 +17,11 @@ from schemathesis.specs.openapi.checks import (
     status_code_conformance,
 )
 
+from accounts.clients import Client
 from accounts.services import session_create
 from project.wsgi import application
 from tests.reporting import report
-from todos.models import Todo
+from todos.models import TITLE_MAX_LENGTH, Todo
 
 CHECKS = [
     not_a_server_error,
@@ -87,7 +89,7 @@ def _operations() -> list[str]:
 def test_api_conforms_to_schema(case, transactional_db, user, password):
     """Every generated request gets a documented status, content type and body."""
     # A fresh session per case: an earlier case may have logged the last one out.
-    session, pair = session_create(user=user, ip="127.0.0.1", user_agent="schemathesis")
+    session, pair = session_create(user=user, client=Client("127.0.0.1", "schemathesis"))
     _aim_at_existing(case, session=session, refresh_token=pair.refresh, password=password)
     headers = {}
     if case.operation.definition.raw.get("security") != [{}]:
@@ -164,3 +166,12 @@ def test_docs_render_in_chromium_with_the_network_off(live_server):
     assert refused == []
     assert operations == len(_operations())
     assert "Todo API" in title
+
+
+def test_query_parameters_declare_their_limits():
+    """Generated clients and fuzzers keep the request line short (gunicorn stops at 4 KiB)."""
+    spec = SchemaGenerator().get_schema(request=None, public=True)
+    params = {p["name"]: p["schema"] for p in spec["paths"]["/todos"]["get"]["parameters"]}
+    assert params["title"]["maxLength"] == TITLE_MAX_LENGTH
+    assert params["limit"]["maximum"] == 100
+    assert params["done"]["enum"] == ["true", "false"]

@@ -8,6 +8,7 @@ import pytest
 from rest_framework.test import APIClient
 
 from accounts import services
+from accounts.clients import Client
 from accounts.models import RevokeReason, Session
 from accounts.security_log import JSONFormatter, RedactTokens, security_event
 from tests.conftest import bearer
@@ -74,7 +75,9 @@ def every_flow(user, other_user, password, configured_output, caplog):
     bob = login(other_user.username).data
     # The admin's revoke action calls this same service with reason "admin".
     services.sessions_revoke(
-        sessions=Session.objects.filter(user=other_user), reason=RevokeReason.ADMIN, ip="10.0.0.9"
+        sessions=Session.objects.filter(user=other_user),
+        reason=RevokeReason.ADMIN,
+        client=Client("10.0.0.9"),
     )
     assert fourth and fifth and bob
     output = configured_output.getvalue()
@@ -116,13 +119,13 @@ def test_every_flow_logs_one_json_event_with_user_sid_ip_reason(every_flow, user
         ("session_revoked", "logout"),
         ("session_revoked", "logout_all"),
         ("session_revoked", "password_change"),
-        ("password_change", None),
+        ("password_changed", None),
         ("session_revoked", "admin"),
     }
     for event in events:
-        if event["event"] != "login_failed":
+        if event["event"] not in ("login_failed", "signup"):
             assert event["user"] in (user.pk, other_user.pk)
-            assert len(event["sid"]) == 36 or event["event"] == "password_change"
+            assert len(event["sid"]) == 36 or event["event"] == "password_changed"
     admin = [e for e in events if e["reason"] == "admin"]
     assert [e["ip"] for e in admin] == ["10.0.0.9"]
     assert {e["ip"] for e in events} - {"10.0.0.9"} == {"127.0.0.1"}

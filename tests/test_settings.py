@@ -106,7 +106,7 @@ def test_environment_variables_reach_their_settings():
         "'refresh': s.SIMPLE_JWT['REFRESH_TOKEN_LIFETIME'].total_seconds(), "
         "'absolute': s.SESSION_ABSOLUTE_LIFETIME.total_seconds(), "
         "'grace': s.REFRESH_REUSE_GRACE_SECONDS, "
-        "'rates': s.REST_FRAMEWORK['DEFAULT_THROTTLE_RATES'], "
+        "'rates': s.THROTTLE_RATES, "
         "'proxies': s.REST_FRAMEWORK['NUM_PROXIES'], "
         "'hosts': s.ALLOWED_HOSTS, 'origins': s.CSRF_TRUSTED_ORIGINS, "
         "'engine': s.DATABASES['default']['ENGINE'], "
@@ -115,7 +115,7 @@ def test_environment_variables_reach_their_settings():
         "'health_checks': s.DATABASES['default']['CONN_HEALTH_CHECKS'], "
         "'cache': s.CACHES['default']['BACKEND'], "
         "'proxy_ssl': s.SECURE_PROXY_SSL_HEADER, 'hsts': s.SECURE_HSTS_SECONDS, "
-        "'body': s.API_MAX_BODY_BYTES, 'upload': s.DATA_UPLOAD_MAX_MEMORY_SIZE, "
+        "'upload': s.DATA_UPLOAD_MAX_MEMORY_SIZE, "
         "'jwt_key': s.SIMPLE_JWT['SIGNING_KEY'] == s.JWT_SIGNING_KEY != s.SECRET_KEY, "
         "}))"
     )
@@ -134,6 +134,7 @@ def test_environment_variables_reach_their_settings():
         REFRESH_REUSE_GRACE_SECONDS="10",
         THROTTLE_LOGIN_RATE="100/hour",
         THROTTLE_LOGIN_FAILURE_RATE="3/minute",
+        THROTTLE_SIGNUP_RATE="7/day",
         NUM_PROXIES="1",
         SECURE_PROXY_SSL_HEADER="1",
         SECURE_HSTS_SECONDS="3600",
@@ -145,7 +146,7 @@ def test_environment_variables_reach_their_settings():
         "refresh": 3600,
         "absolute": 86400,
         "grace": 10,
-        "rates": {"login": "100/hour", "login_failure": "3/minute"},
+        "rates": {"login": "100/hour", "login_failure": "3/minute", "signup": "7/day"},
         "proxies": 1,
         "hosts": ["api.example.com"],
         "origins": ["https://api.example.com", "https://admin.example.com"],
@@ -156,7 +157,6 @@ def test_environment_variables_reach_their_settings():
         "cache": "django.core.cache.backends.redis.RedisCache",
         "proxy_ssl": ["HTTP_X_FORWARDED_PROTO", "https"],
         "hsts": 3600,
-        "body": 2048,
         "upload": 2048,
         "jwt_key": True,
     }
@@ -189,10 +189,7 @@ def test_num_proxies_decides_whether_x_forwarded_for_counts(
 
 
 def test_x_forwarded_for_does_not_dodge_login_throttle_by_default(api_client, user, settings):
-    settings.REST_FRAMEWORK = {
-        **settings.REST_FRAMEWORK,
-        "DEFAULT_THROTTLE_RATES": {"login": "3/minute", "login_failure": "100/minute"},
-    }
+    settings.THROTTLE_RATES = {**settings.THROTTLE_RATES, "login": "3/minute"}
     statuses = [
         api_client.post(
             "/auth/login",

@@ -7,8 +7,9 @@ from django.db import transaction
 from django.db.models import QuerySet
 from django.utils import timezone
 
+from accounts.clients import client_of
 from accounts.models import RevokeReason, Session
-from accounts.services import client_ip, sessions_revoke
+from accounts.services import sessions_revoke
 
 # Sessions revoked per transaction: bounds row locks, and SQLite's variables per query.
 REVOKE_BATCH = 500
@@ -41,14 +42,14 @@ def revoke_sessions(request, sessions: QuerySet) -> int:
         .order_by()
         .values_list("pk", flat=True)
     )
-    ip = client_ip(request)
+    client = client_of(request)
     revoked = 0
     for start in range(0, len(targets), REVOKE_BATCH):
         batch = Session.objects.filter(pk__in=targets[start : start + REVOKE_BATCH])
         started = timezone.now()
         with transaction.atomic():
             count = sessions_revoke(
-                sessions=batch, reason=RevokeReason.ADMIN, ip=ip, actor=request.user
+                sessions=batch, reason=RevokeReason.ADMIN, client=client, actor=request.user
             )
             if count:
                 # Only the sessions this call ended: one that a logout revoked

@@ -1,6 +1,6 @@
 """Django's user admin, plus each user's API sessions and a revoke-all action."""
 
-from django.contrib import admin
+from django.contrib import admin, messages
 from django.contrib.auth import get_user_model
 
 # Importing Django's UserAdmin registers it, so unregistering below always works.
@@ -63,9 +63,22 @@ class UserAdmin(RevokePermissionMixin, DjangoUserAdmin):
     """Django's UserAdmin, with the user's sessions and a way to end them all."""
 
     inlines = (*DjangoUserAdmin.inlines, SessionInline)
-    actions = ("revoke_all_sessions",)
+    actions = ("revoke_all_sessions", "deactivate_users")
 
     @admin.action(description="Revoke all sessions of selected users", permissions=["revoke"])
     def revoke_all_sessions(self, request, queryset):
         sessions = Session.objects.filter(user__in=queryset.values("pk"))
         report_revoked(self, request, revoke_sessions(request, sessions))
+
+    @admin.action(
+        description="Deactivate selected users (ends their sessions)", permissions=["change"]
+    )
+    def deactivate_users(self, request, queryset):
+        """Turn is_active off one user at a time, so the deactivation hook ends each's sessions."""
+        users = list(queryset.filter(is_active=True))
+        for user in users:
+            user.is_active = False
+            user.save(update_fields=["is_active"])
+            self.log_change(request, user, "Deactivated; every session ended.")
+        noun = "user" if len(users) == 1 else "users"
+        self.message_user(request, f"Deactivated {len(users)} {noun}.", messages.SUCCESS)

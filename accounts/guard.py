@@ -1,0 +1,140 @@
+"""The brute-force policy: one set of limits for every door where a password is checked.
+
+Doors: the API login, the admin login, and the old password of a password change
+(API and admin). At each door the same counters apply, all in the cache (Redis in
+production, so every app server shares them):
+
+- ``login``: password checks per client address, right or wrong;
+- ``login_failure``: wrong passwords per normalized identity and client address.
+
+Past either limit the door refuses without checking the password, so the right
+password waits too, until the window ends. Counters are fixed windows on atomic
+``incr``: a check reserves its place before the password is hashed, so parallel
+guesses cannot all slip under the limit, and a right password gives its place back.
+"""
+
+import contextlib
+import hashlib
+import logging
+import time
+import unicodedata
+from collections.abc import Callable
+
+from django.conf import settings
+from django.core.cache import cache
+from rest_framework.exceptions import Throttled
+
+from accounts.clients import Client
+from accounts.security_log import security_event
+
+API_LOGIN = "api_login"
+ADMIN_LOGIN = "admin_login"
+API_PASSWORD_CHANGE = "api_password_change"
+ADMIN_PASSWORD_CHANGE = "admin_password_change"
+
+PERIODS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
+
+
+def identity(username: str) -> str:
+    """The username as the counters key it: stripped, NFKC-normalized and case-folded.
+
+    Authentication strips and NFKC-normalizes the username before looking it up,
+    so every spelling that reaches one account counts as one. Case-folding joins
+    spellings that only a case-insensitive user model would treat as equal; for
+    the default (case-sensitive) model it can only throttle more, never less.
+    """
+    return unicodedata.normalize("NFKC", username.strip()).casefold()
+
+
+class Counter:
+    """A fixed-window count of one kind of event for one key, shared through the cache."""
+
+    def __init__(self, scope: str, *parts: str | None) -> None:
+        self.limit, self.period = parse_rate(settings.THROTTLE_RATES[scope])
+        self.window, elapsed = divmod(int(time.time()), self.period)
+        self.seconds_left = self.period - elapsed
+        # Hashed: any string a client sends makes a valid, bounded cache key.
+        digest = hashlib.sha256("\0".join(str(part) for part in parts).encode()).hexdigest()
+        self.key = f"guard:{scope}:{digest}:{self.window}"
+
+    def add(self) -> int:
+        """Count one; returns the count in this window, this one included."""
+        # Kept past its window, so it never expires while still being counted.
+        cache.add(self.key, 0, timeout=2 * self.period)
+        try:
+            return cache.incr(self.key)
+        except ValueError:  # evicted between add() and incr()
+            cache.set(self.key, 1, timeout=2 * self.period)
+            return 1
+
+    def give_back(self) -> None:
+        """Undo one add()."""
+        # ValueError: the window was evicted, so there is nothing to give back.
+        with contextlib.suppress(ValueError):
+            cache.decr(self.key)
+
+    def refuse(self) -> Throttled:
+        """The 429 for a request past this limit, with Retry-After."""
+        return Throttled(wait=self.seconds_left)
+
+
+def parse_rate(rate: str) -> tuple[int, int]:
+    """`5/minute` -> (5, 60); the settings check the format at start-up."""
+    count, period = rate.split("/")
+    return int(count), PERIODS[period[0]]
+
+
+def password_check(*, door: str, username: str, client: Client, verify: Callable[[], object]):
+    """Run `verify` (a password check) under the brute-force policy; its user, or None.
+
+    Raises Throttled (429, Retry-After) without calling `verify` when the client's
+    address, or this identity from this address, is past its limit. Every wrong
+    password is a `login_failed` event naming the door; the one that reaches the
+    limit is also a `locked_out` event.
+    """
+    attempts = Counter("login", client.ip)
+    attempted_so_far = attempts.add()
+    if attempted_so_far > attempts.limit:
+        if attempted_so_far == attempts.limit + 1:
+            _locked_out(door, client, "too_many_attempts", attempts)
+        raise attempts.refuse()
+    who = identity(username)
+    failures = Counter("login_failure", who, client.ip)
+    failed_so_far = failures.add()
+    if failed_so_far > failures.limit:
+        raise failures.refuse()
+    try:
+        user = verify()
+    except BaseException:
+        failures.give_back()  # no answer (e.g. the database is away): not a failure
+        raise
+    if user is not None:
+        failures.give_back()
+        return user
+    security_event(
+        "login_failed", client=client, reason="invalid_credentials", door=door, identity=who
+    )
+    if failed_so_far == failures.limit:
+        # Exactly one request sees the count reach the limit, however many race.
+        _locked_out(door, client, "too_many_failures", failures, identity=who)
+    return None
+
+
+def _locked_out(door: str, client: Client, reason: str, counter: Counter, **details) -> None:
+    """Record that a door stays shut to this client until the counter's window ends."""
+    security_event(
+        "locked_out",
+        level=logging.WARNING,
+        client=client,
+        reason=reason,
+        door=door,
+        seconds=counter.seconds_left,
+        **details,
+    )
+
+
+def signup_check(client: Client) -> None:
+    """Refuse signups past the per-address rate: each costs a hash and tells a taken name."""
+    signups = Counter("signup", client.ip)
+    if signups.add() > signups.limit:
+        raise signups.refuse()

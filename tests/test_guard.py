@@ -1,0 +1,294 @@
+"""The brute-force policy at every door: API login, admin login, both password changes."""
+
+import threading
+from concurrent.futures import ThreadPoolExecutor
+
+import pytest
+from django.contrib.auth.hashers import MD5PasswordHasher
+from django.db import connections
+from django.test import Client as BrowserClient
+from django.urls import reverse
+from rest_framework.test import APIClient
+
+from accounts import guard
+from accounts.clients import Client
+from accounts.models import Session
+from tests.conftest import PASSWORD, bearer
+
+NEW_PASSWORD = "a-brand-new-Passphrase-42"
+# "victim" in fullwidth letters: NFKC turns it into plain ASCII.
+FULLWIDTH = "\uff56\uff49\uff43\uff54\uff49\uff4d"
+PADDED = [" victim", "victim ", "\u2028victim", "\tvictim\n", FULLWIDTH, "VICTIM"]
+
+
+@pytest.fixture
+def rates(settings):
+    """Small limits so the tests stay short; the real ones come from the environment."""
+    settings.THROTTLE_RATES = {"login": "8/minute", "login_failure": "3/minute", "signup": "2/hour"}
+
+
+@pytest.fixture
+def victim(make_user):
+    return make_user("victim")
+
+
+def attempt(client, username, password, ip="10.0.0.1"):
+    return client.post(
+        "/auth/login", {"username": username, "password": password}, format="json", REMOTE_ADDR=ip
+    )
+
+
+def fail_until_locked(client, username="victim", times=3, ip="10.0.0.1"):
+    for _ in range(times):
+        assert attempt(client, username, "wrong", ip).status_code == 401
+
+
+def assert_throttled(response):
+    assert response.status_code == 429, response.content
+    assert set(response.json()) == {"error", "code"}
+    assert response.json()["code"] == "throttled"
+    assert 0 < int(response["Retry-After"]) <= 60
+
+
+# --- the API login ---------------------------------------------------------------------------
+
+
+def test_right_password_refused_once_failures_reach_the_limit(api_client, victim, rates):
+    fail_until_locked(api_client)
+    assert_throttled(attempt(api_client, "victim", PASSWORD))
+
+
+@pytest.mark.parametrize("spelling", PADDED)
+def test_every_spelling_of_a_locked_username_is_locked_too(api_client, victim, rates, spelling):
+    fail_until_locked(api_client)
+    assert_throttled(attempt(api_client, spelling, "wrong"))
+    assert_throttled(attempt(api_client, spelling, PASSWORD))
+
+
+@pytest.mark.parametrize("spelling", PADDED)
+def test_failures_under_any_spelling_count_against_one_identity(
+    api_client, victim, rates, spelling
+):
+    fail_until_locked(api_client, username=spelling)
+    assert_throttled(attempt(api_client, "victim", PASSWORD))
+
+
+def test_padded_and_compatibility_spellings_sign_in_to_the_same_account(api_client, victim):
+    for spelling in (" victim", "\tvictim\n", FULLWIDTH):
+        assert attempt(api_client, spelling, PASSWORD).status_code == 200
+    assert set(Session.objects.values_list("user", flat=True)) == {victim.pk}
+
+
+def test_failures_from_one_address_leave_another_address_alone(api_client, victim, rates):
+    fail_until_locked(api_client, ip="10.0.0.1")
+    assert attempt(api_client, "victim", PASSWORD, ip="10.0.0.2").status_code == 200
+
+
+def test_failures_for_one_username_leave_another_alone(api_client, victim, other_user, rates):
+    fail_until_locked(api_client)
+    assert attempt(api_client, other_user.username, PASSWORD).status_code == 200
+
+
+def test_a_right_password_does_not_count_as_a_failure(api_client, victim, rates):
+    for _ in range(2):
+        attempt(api_client, "victim", "wrong")
+        assert attempt(api_client, "victim", PASSWORD).status_code == 200
+    assert attempt(api_client, "victim", "wrong").status_code == 401
+
+
+def test_attempts_per_address_are_limited_whatever_the_username(api_client, make_user, rates):
+    for n in range(8):
+        make_user(f"user{n}")
+        assert attempt(api_client, f"user{n}", PASSWORD).status_code == 200
+    assert_throttled(attempt(api_client, "user0", PASSWORD))
+    assert attempt(api_client, "user0", PASSWORD, ip="10.0.0.9").status_code == 200
+
+
+def test_lock_ends_with_its_window(api_client, victim, rates, time_machine):
+    time_machine.move_to("2026-02-01 08:00:00", tick=False)
+    fail_until_locked(api_client)
+    assert_throttled(attempt(api_client, "victim", PASSWORD))
+    time_machine.shift(60)
+    assert attempt(api_client, "victim", PASSWORD).status_code == 200
+
+
+def test_unknown_user_still_costs_a_hash(api_client, victim, monkeypatch):
+    """Unknown usernames run the hasher too, so response time doesn't reveal them."""
+    hashes = []
+    real_encode = MD5PasswordHasher.encode  # verify() hashes through encode() too
+    monkeypatch.setattr(
+        MD5PasswordHasher, "encode", lambda self, *a: hashes.append(1) or real_encode(self, *a)
+    )
+    attempt(api_client, "no-such-user", "whatever")
+    unknown = len(hashes)
+    hashes.clear()
+    attempt(api_client, "victim", "wrong")
+    assert unknown == len(hashes) == 1
+
+
+def test_parallel_guesses_never_check_more_passwords_than_the_limit(transactional_db, rates):
+    """Each check takes its place in the count before the password is hashed."""
+    checked = []
+    barrier = threading.Barrier(12)
+
+    def guess(_):
+        barrier.wait(timeout=10)
+        try:
+            return guard.password_check(
+                door=guard.API_LOGIN,
+                username="victim",
+                client=Client("10.0.0.1"),
+                verify=lambda: checked.append(1),  # a wrong password: None
+            )
+        except Exception as error:
+            return type(error).__name__
+        finally:
+            connections.close_all()
+
+    with ThreadPoolExecutor(max_workers=12) as pool:
+        results = list(pool.map(guess, range(12)))
+    assert len(checked) == 3
+    assert results.count("Throttled") == 9
+
+
+# --- the admin login -------------------------------------------------------------------------
+
+
+def admin_login(client, username, password, ip="10.0.0.1"):
+    return client.post(
+        reverse("admin:login"),
+        {"username": username, "password": password, "next": "/admin/"},
+        REMOTE_ADDR=ip,
+    )
+
+
+def test_admin_login_locks_like_the_api_and_says_so_without_judging_the_password(make_user, rates):
+    make_user("root", is_staff=True, is_superuser=True)
+    browser = BrowserClient()
+    for _ in range(3):
+        response = admin_login(browser, "root", "wrong")
+        assert response.status_code == 200
+        assert "Please enter the correct username and password" in response.content.decode()
+
+    refused_wrong = admin_login(browser, "root", "wrong-again")
+    refused_right = admin_login(browser, "root", PASSWORD)
+
+    for response in (refused_wrong, refused_right):
+        page = response.content.decode()
+        assert response.status_code == 200
+        assert "Too many failed attempts. Try again in" in page
+        assert "Please enter the correct username and password" not in page
+    errors = [r.context["form"].non_field_errors() for r in (refused_wrong, refused_right)]
+    assert errors[0] == errors[1]
+    assert "_auth_user_id" not in browser.session
+    # The API door shares the count: the admin's failures locked it too.
+    assert_throttled(attempt(APIClient(), " ROOT", PASSWORD))
+
+
+def test_admin_login_with_the_right_password_still_works_below_the_limit(make_user, rates):
+    make_user("root", is_staff=True, is_superuser=True)
+    browser = BrowserClient()
+    admin_login(browser, "root", "wrong")
+    response = admin_login(browser, "root", PASSWORD)
+    assert response.status_code == 302
+    assert browser.session["_auth_user_id"]
+
+
+def test_admin_password_change_old_password_is_limited(make_user, rates):
+    staff = make_user("root", is_staff=True, is_superuser=True)
+    browser = BrowserClient()
+    browser.force_login(staff)
+    url = reverse("admin:password_change")
+
+    def change(old):
+        return browser.post(
+            url,
+            {"old_password": old, "new_password1": NEW_PASSWORD, "new_password2": NEW_PASSWORD},
+            REMOTE_ADDR="10.0.0.1",
+        )
+
+    for _ in range(3):
+        assert "Your old password was entered incorrectly" in change("wrong").content.decode()
+    refused = change(PASSWORD)
+    assert "Too many failed attempts" in refused.content.decode()
+    staff.refresh_from_db()
+    assert staff.check_password(PASSWORD)
+
+
+# --- the API password change -----------------------------------------------------------------
+
+
+def test_password_change_old_password_is_limited(api_client, user, login, rates):
+    other_session = login(user)
+    thief = login(user)
+    body = {"old_password": "wrong", "new_password": NEW_PASSWORD}
+    for _ in range(3):
+        response = api_client.post(
+            "/auth/password", body, format="json", **bearer(thief["access_token"])
+        )
+        assert response.json()["code"] == "wrong_password"
+
+    body["old_password"] = PASSWORD
+    refused = api_client.post(
+        "/auth/password", body, format="json", **bearer(thief["access_token"])
+    )
+
+    assert_throttled(refused)
+    user.refresh_from_db()
+    assert user.check_password(PASSWORD)
+    assert api_client.get("/todos", **bearer(other_session["access_token"])).status_code == 200
+
+
+def test_password_change_below_the_limit_works(api_client, user, tokens, rates):
+    body = {"old_password": PASSWORD, "new_password": NEW_PASSWORD}
+    response = api_client.post(
+        "/auth/password", body, format="json", **bearer(tokens["access_token"])
+    )
+    assert response.status_code == 200
+
+
+# --- signup ----------------------------------------------------------------------------------
+
+
+def signup(client, username, ip="10.0.0.1"):
+    body = {"username": username, "password": NEW_PASSWORD}
+    return client.post("/auth/signup", body, format="json", REMOTE_ADDR=ip)
+
+
+def test_signups_per_address_are_limited(api_client, rates, db):
+    assert signup(api_client, "first").status_code == 201
+    assert signup(api_client, "first").status_code == 400  # a probe for a taken name counts
+    refused = signup(api_client, "third")
+    assert refused.status_code == 429
+    assert refused.json()["code"] == "throttled"
+    assert int(refused["Retry-After"]) > 0
+    assert signup(api_client, "third", ip="10.0.0.2").status_code == 201
+
+
+# --- the record ------------------------------------------------------------------------------
+
+
+def test_each_door_logs_its_failures_and_the_lockout_at_warning(
+    api_client, make_user, user, other_user, tokens, login, rates, caplog
+):
+    staff = make_user("root", is_staff=True, is_superuser=True)
+    admin = BrowserClient()
+    admin_login(admin, "root", "wrong")
+    attempt(api_client, "alice", "wrong")
+    body = {"old_password": "wrong", "new_password": NEW_PASSWORD}
+    api_client.post("/auth/password", body, format="json", **bearer(tokens["access_token"]))
+    admin.force_login(staff)
+    admin.post(reverse("admin:password_change"), {"old_password": "wrong"})
+    for _ in range(2):
+        attempt(api_client, "alice", "wrong")
+    login(other_user)
+
+    records = [r for r in caplog.records if r.name == "security"]
+    failed = [r.security["door"] for r in records if r.security["event"] == "login_failed"]
+    assert sorted(failed) == sorted(
+        [guard.ADMIN_LOGIN, guard.API_PASSWORD_CHANGE, guard.ADMIN_PASSWORD_CHANGE]
+        + [guard.API_LOGIN] * 3
+    )
+    locked = [r for r in records if r.security["event"] == "locked_out"]
+    assert [(r.levelname, r.security["door"]) for r in locked] == [("WARNING", guard.API_LOGIN)]
+    assert {r.levelname for r in records if r.security["event"] == "login"} == {"INFO"}
