@@ -7,7 +7,7 @@ from uuid import UUID
 from django.conf import settings
 from django.contrib.auth import authenticate
 from django.contrib.auth.models import update_last_login
-from django.db import transaction
+from django.db import IntegrityError, transaction
 from django.db.models import QuerySet
 from django.utils import timezone
 from rest_framework_simplejwt import settings as simplejwt
@@ -23,9 +23,11 @@ from accounts.exceptions import (
 )
 from accounts.guard import API_LOGIN, password_check
 from accounts.models import RevokeReason, Session, SessionToken
-from accounts.queries import session_with_user
 from accounts.security_log import security_event
-from accounts.tokens import SESSION_CLAIM, SessionRefreshToken, TokenPair, fingerprint
+from accounts.tokens import SESSION_CLAIM, SessionRefreshToken, TokenPair, fingerprint, mint_pair
+
+# Verdicts of a refresh that are not refusals.
+ROTATE, REPLAY, REUSE = "rotate", "replay", "reuse"
 
 
 def session_login(*, username: str, password: str, client: Client) -> tuple[Session, TokenPair]:
@@ -65,32 +67,19 @@ def session_create(*, user, client: Client) -> tuple[Session, TokenPair]:
 
 
 def session_refresh(*, refresh_token: str, client: Client | None = None) -> TokenPair:
-    """Rotate a refresh token; a replayed, rotated-out one revokes its whole session."""
+    """Rotate a refresh token, forgive an honest retry, and end the session on a replay.
+
+    Decided on the session row, locked for the transaction: of N concurrent refreshes
+    of one token, the first rotates and the others wait, then find their token is the
+    one just replaced and get the very same new pair (within the grace window).
+    """
     token = _decode_refresh(refresh_token)
-    now = timezone.now()
-    pair = None
-    with transaction.atomic():
-        try:
-            session = session_with_user(token[SESSION_CLAIM], for_update=True)
-        except Session.DoesNotExist:
-            session = None
-        verdict = _refresh_verdict(session, token, now)
-        if verdict == "rotate":
-            pair = _rotate(session, now)
-            verdict = "rotated" if pair else "lost_race"
-        elif verdict == "reuse":
-            # RFC 9700 §4.14.2: a rotated-out token came back, so one copy is stolen.
-            # End the family now; the legitimate client signs in again.
-            security_event(
-                "reuse_detected",
-                user=session.user_id,
-                sid=session.id,
-                client=client,
-                level=logging.WARNING,
-            )
-            _revoke(
-                Session.objects.filter(pk=session.pk), RevokeReason.REUSE_DETECTED, client=client
-            )
+    try:
+        pair, session, verdict = _refresh_locked(token, client)
+    except IntegrityError:
+        # Two rotations of one parent mint the same successor jti, so the second insert
+        # fails on its unique index: only possible without the row lock, and a refusal.
+        pair, session, verdict = None, None, "lost_race"
     if pair is None:
         if session is not None:
             security_event(
@@ -103,6 +92,45 @@ def session_refresh(*, refresh_token: str, client: Client | None = None) -> Toke
         raise InvalidRefreshToken()
     security_event("refresh", user=session.user_id, sid=session.id, client=client)
     return pair
+
+
+def _refresh_locked(token, client: Client | None):
+    """The decision and its writes, in one transaction on the locked session row."""
+    pair = None
+    with transaction.atomic():
+        session = (
+            Session.objects.select_related("user")
+            # Lock the session row only: the user row stays free for logins and saves.
+            .select_for_update(of=("self",))
+            .filter(pk=token[SESSION_CLAIM])
+            .first()
+        )
+        # Read the clock holding the lock, so rotation times follow the order of the
+        # rotations, and a refresh that waited is judged by when it got its turn.
+        now = timezone.now()
+        verdict = _refresh_verdict(session, token, now)
+        if verdict == ROTATE:
+            pair = _rotate(session, now)
+            verdict = "rotated" if pair else "lost_race"
+        elif verdict == REPLAY:
+            # The client lost the answer to its last refresh, or raced itself: the same
+            # pair again, minted from what the session row holds. Nothing is written.
+            pair, _ = _mint(session, session.last_refreshed_at, parent_jti=session.previous_jti)
+            security_event("refresh_replayed", user=session.user_id, sid=session.id, client=client)
+        elif verdict == REUSE:
+            # RFC 9700 §4.14.2: a rotated-out token came back, so one copy is stolen.
+            # End the family now; the legitimate client signs in again.
+            security_event(
+                "reuse_detected",
+                user=session.user_id,
+                sid=session.id,
+                client=client,
+                level=logging.WARNING,
+            )
+            _revoke(
+                Session.objects.filter(pk=session.pk), RevokeReason.REUSE_DETECTED, client=client
+            )
+    return pair, session, verdict
 
 
 def session_logout(*, session: Session, refresh_token: str, client: Client | None = None) -> None:
@@ -156,7 +184,7 @@ def _decode_refresh(raw: str) -> SessionRefreshToken:
 
 
 def _refresh_verdict(session: Session | None, token, now) -> str:
-    """Decide a refresh: "rotate", "reuse", or why it is refused."""
+    """Decide a refresh: ROTATE, REPLAY, REUSE, or why it is refused."""
     if session is None:
         return "unknown_session"
     if str(session.user_id) != str(token[simplejwt.api_settings.USER_ID_CLAIM]):
@@ -167,43 +195,55 @@ def _refresh_verdict(session: Session | None, token, now) -> str:
         return "expired"
     if not session.user.is_active:
         return "user_inactive"
-    jti = token["jti"]
+    jti = token[simplejwt.api_settings.JTI_CLAIM]
     if jti == session.current_jti:
-        return "rotate"
+        return ROTATE
+    # Only the token the last rotation replaced, and only briefly: anything older, or
+    # this one later, is a replay of a stolen copy. previous_jti is always the parent
+    # of the current token, so a parent whose successor was rotated again is older.
     grace = timedelta(seconds=settings.REFRESH_REUSE_GRACE_SECONDS)
-    if grace and jti == session.previous_jti and session.last_refreshed_at >= now - grace:
-        # A client that lost the response to its last refresh (or raced itself)
-        # is refused without ending the session. The trade-off is in the README.
-        return "grace_replay"
-    return "reuse"
+    rotated = session.previous_jti != ""  # a session never rotated has no parent token
+    if (
+        grace
+        and rotated
+        and jti == session.previous_jti
+        and now - session.last_refreshed_at < grace
+    ):
+        return REPLAY
+    return REUSE
 
 
-def _issue(session: Session, now) -> tuple[TokenPair, OutstandingToken]:
-    """Mint a token pair for `session` and record the refresh token's fingerprint."""
-    refresh = SessionRefreshToken()
-    refresh[simplejwt.api_settings.USER_ID_CLAIM] = str(session.user_id)
-    refresh[SESSION_CLAIM] = session.sid
+def _mint(session: Session, issued_at, *, parent_jti: str | None = None):
+    """The pair a session issues at `issued_at`; a rotation's derives from `parent_jti`."""
     # Idle timeout, renewed by each rotation, but never past the session's absolute expiry.
-    expires_at = min(now + simplejwt.api_settings.REFRESH_TOKEN_LIFETIME, session.expires_at)
-    refresh.set_exp(from_time=now, lifetime=expires_at - now)
-    encoded = str(refresh)
+    refresh_expires_at = min(
+        issued_at + simplejwt.api_settings.REFRESH_TOKEN_LIFETIME, session.expires_at
+    )
+    return mint_pair(
+        user_id=session.user_id,
+        sid=session.id,
+        issued_at=issued_at,
+        refresh_expires_at=refresh_expires_at,
+        parent_jti=parent_jti,
+    )
+
+
+def _issue(session: Session, now, *, parent_jti: str | None = None):
+    """Mint a pair for `session` and record the refresh token's fingerprint, never the token."""
+    pair, refresh = _mint(session, now, parent_jti=parent_jti)
     record = OutstandingToken.objects.create(
         user_id=session.user_id,
-        jti=refresh["jti"],
-        token=fingerprint(encoded),
+        jti=refresh[simplejwt.api_settings.JTI_CLAIM],
+        token=fingerprint(pair.refresh),
         created_at=now,
         expires_at=datetime_from_epoch(refresh["exp"]),
-    )
-    pair = TokenPair(
-        access=str(refresh.access_token),
-        refresh=encoded,
     )
     return pair, record
 
 
 def _rotate(session: Session, now) -> TokenPair | None:
-    """Swap the session's current token for a new one, if nobody swapped it first."""
-    pair, token = _issue(session, now)
+    """Swap the session's current token for its successor, if nobody swapped it first."""
+    pair, token = _issue(session, now, parent_jti=session.current_jti)
     SessionToken.objects.create(token=token, session=session)
     # Compare-and-swap: holds even where select_for_update is a no-op (SQLite).
     swapped = Session.objects.filter(

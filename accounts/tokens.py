@@ -1,8 +1,11 @@
-"""SimpleJWT token classes bound to a session, and the fingerprint kept at rest."""
+"""SimpleJWT token classes bound to a session, how a pair is minted, and what is kept at rest."""
 
 import hashlib
+import hmac
 from dataclasses import dataclass
+from datetime import datetime
 
+from django.conf import settings
 from rest_framework_simplejwt import settings as simplejwt
 from rest_framework_simplejwt.exceptions import TokenError
 from rest_framework_simplejwt.tokens import AccessToken, RefreshToken
@@ -61,3 +64,44 @@ class TokenPair:
 
     access: str
     refresh: str
+
+
+def successor_jti(parent_jti: str, kind: str) -> str:
+    """The jti of the `kind` ("access" or "refresh") token a rotation of `parent_jti` mints.
+
+    Keyed with a server secret: nobody without SECRET_KEY can compute or predict it,
+    yet the server can mint the same successor again without having stored it.
+    """
+    key = hashlib.sha256(b"accounts.tokens.successor_jti\0" + settings.SECRET_KEY.encode()).digest()
+    return hmac.new(key, f"{kind}\0{parent_jti}".encode(), hashlib.sha256).hexdigest()[:32]
+
+
+def mint_pair(
+    *,
+    user_id,
+    sid,
+    issued_at: datetime,
+    refresh_expires_at: datetime,
+    parent_jti: str | None = None,
+) -> tuple[TokenPair, SessionRefreshToken]:
+    """A session's access and refresh token, issued at `issued_at`.
+
+    At login (no parent) the jtis are random. At a rotation they derive from the
+    parent's jti, and every claim comes from the arguments, so minting again from the
+    same arguments gives the same claims, and the same bytes wherever the signature is
+    deterministic (HS*, RS*): that is how a forgiven replay gets the very same pair.
+    """
+    jti = simplejwt.api_settings.JTI_CLAIM
+    refresh = SessionRefreshToken()
+    refresh[simplejwt.api_settings.USER_ID_CLAIM] = str(user_id)
+    refresh[SESSION_CLAIM] = str(sid)
+    refresh.set_iat(at_time=issued_at)
+    refresh.set_exp(from_time=issued_at, lifetime=refresh_expires_at - issued_at)
+    if parent_jti is not None:
+        refresh[jti] = successor_jti(parent_jti, "refresh")
+    access = refresh.access_token
+    access.set_iat(at_time=issued_at)
+    access.set_exp(from_time=issued_at)
+    if parent_jti is not None:
+        access[jti] = successor_jti(parent_jti, "access")
+    return TokenPair(access=str(access), refresh=str(refresh)), refresh

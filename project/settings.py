@@ -234,9 +234,10 @@ SIMPLE_JWT = {
 SESSION_ABSOLUTE_LIFETIME = timedelta(
     seconds=env.integer("SESSION_ABSOLUTE_LIFETIME", 30 * 24 * 3600, minimum=1)
 )
-# Seconds during which replaying the immediately preceding refresh token is refused
-# without revoking the session. 0 is strict reuse detection (RFC 9700 §4.14.2).
-REFRESH_REUSE_GRACE_SECONDS = env.integer("REFRESH_REUSE_GRACE_SECONDS", 0)
+# Seconds after a rotation during which the token it replaced (that one only) gets the
+# very same new pair again: a retry or a second tab keeps its session. Anything else
+# rotated out ends the session. 0 is strict reuse detection (RFC 9700 §4.14.2).
+REFRESH_REUSE_GRACE_SECONDS = env.integer("REFRESH_REUSE_GRACE_SECONDS", 10)
 
 SPECTACULAR_SETTINGS = {
     "TITLE": "Todo API with sign-in sessions",

@@ -1,0 +1,111 @@
+"""Minting a pair: a rotation's successor is the same tokens whenever it is minted again."""
+
+import uuid
+from datetime import UTC, datetime, timedelta
+
+import jwt
+import pytest
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric import ec, rsa
+from rest_framework_simplejwt.backends import TokenBackend
+from rest_framework_simplejwt.tokens import Token
+
+from accounts.tokens import SessionAccessToken, SessionRefreshToken, mint_pair, successor_jti
+
+ISSUED = datetime(2026, 5, 1, 10, 0, 0, 123456, tzinfo=UTC)
+SID = uuid.UUID("6f1c2a0e-0000-4000-8000-000000000001")
+
+
+def mint(parent_jti="a" * 32, issued_at=ISSUED):
+    pair, _ = mint_pair(
+        user_id=7,
+        sid=SID,
+        issued_at=issued_at,
+        refresh_expires_at=issued_at + timedelta(days=7),
+        parent_jti=parent_jti,
+    )
+    return pair
+
+
+def claims(token: str) -> dict:
+    return jwt.decode(token, options={"verify_signature": False})
+
+
+def pem_pair(private_key) -> tuple[str, str]:
+    private = private_key.private_bytes(
+        serialization.Encoding.PEM,
+        serialization.PrivateFormat.PKCS8,
+        serialization.NoEncryption(),
+    )
+    public = private_key.public_key().public_bytes(
+        serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo
+    )
+    return private.decode(), public.decode()
+
+
+@pytest.fixture
+def algorithm(request, monkeypatch):
+    """Sign with the given algorithm, as JWT_ALGORITHM and its keys would configure it."""
+    name = request.param
+    if name == "RS256":
+        signing, verifying = pem_pair(
+            rsa.generate_private_key(public_exponent=65537, key_size=2048)
+        )
+    else:
+        signing, verifying = pem_pair(ec.generate_private_key(ec.SECP256R1()))
+    monkeypatch.setattr(Token, "_token_backend", TokenBackend(name, signing, verifying))
+    return name
+
+
+def test_a_rotation_minted_twice_is_the_same_tokens_byte_for_byte():
+    first, again = mint(), mint()
+    assert (first.access, first.refresh) == (again.access, again.refresh)
+    assert first.access != first.refresh
+
+
+@pytest.mark.parametrize("algorithm", ["RS256"], indirect=True)
+def test_rsa_signatures_are_deterministic_too(algorithm):
+    now = datetime.now(UTC)
+    first, again = mint(issued_at=now), mint(issued_at=now)
+    assert (first.access, first.refresh) == (again.access, again.refresh)
+    assert jwt.get_unverified_header(first.access)["alg"] == "RS256"
+    SessionAccessToken(first.access)  # and it verifies with the public key
+    SessionRefreshToken(first.refresh)
+
+
+@pytest.mark.parametrize("algorithm", ["ES256"], indirect=True)
+def test_ecdsa_signatures_differ_but_the_claims_and_jtis_are_the_same(algorithm):
+    first, again = mint(), mint()
+    assert first.refresh != again.refresh  # ECDSA signatures are randomized
+    assert claims(first.access) == claims(again.access)
+    assert claims(first.refresh) == claims(again.refresh)
+
+
+def test_claims_come_from_the_rotation_time_and_the_parent():
+    pair = mint()
+    access, refresh = claims(pair.access), claims(pair.refresh)
+    issued = int(ISSUED.timestamp())
+    assert (access["iat"], access["exp"]) == (issued, issued + 900)
+    assert (refresh["iat"], refresh["exp"]) == (issued, issued + 7 * 24 * 3600)
+    assert refresh["jti"] == successor_jti("a" * 32, "refresh")
+    assert access["jti"] == successor_jti("a" * 32, "access")
+    assert refresh["sid"] == access["sid"] == str(SID)
+    assert refresh["sub"] == access["sub"] == "7"
+
+
+def test_another_parent_or_time_gives_other_tokens():
+    assert mint().refresh != mint(parent_jti="b" * 32).refresh
+    assert mint().refresh != mint(issued_at=ISSUED + timedelta(seconds=1)).refresh
+
+
+def test_another_server_secret_gives_other_jtis(settings):
+    before = successor_jti("a" * 32, "refresh")
+    settings.SECRET_KEY = "another-secret-key-" + "x" * 40
+    assert successor_jti("a" * 32, "refresh") != before
+    assert len(before) == 32 and int(before, 16) >= 0
+
+
+def test_a_login_pair_has_random_jtis():
+    first, second = mint(parent_jti=None), mint(parent_jti=None)
+    assert claims(first.refresh)["jti"] != claims(second.refresh)["jti"]
+    assert claims(first.access)["jti"] != claims(second.access)["jti"]
