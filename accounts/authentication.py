@@ -7,7 +7,6 @@ from rest_framework_simplejwt.exceptions import ExpiredTokenError, TokenError
 
 from accounts.exceptions import AccessTokenExpired, InvalidAccessToken, SessionRevoked
 from accounts.models import Session
-from accounts.queries import session_with_user
 from accounts.tokens import SESSION_CLAIM, SessionAccessToken
 
 
@@ -54,7 +53,7 @@ class SessionJWTAuthentication(JWTAuthentication):
     def get_session(self, token: SessionAccessToken) -> Session:
         """Load session and user in one query and check both are still live."""
         try:
-            session = session_with_user(token[SESSION_CLAIM])
+            session = Session.objects.get_with_user(token[SESSION_CLAIM])
         except (Session.DoesNotExist, ValidationError, ValueError, TypeError):
             raise InvalidAccessToken("Unknown session") from None
         if str(session.user_id) != str(token[simplejwt.api_settings.USER_ID_CLAIM]):

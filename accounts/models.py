@@ -1,9 +1,10 @@
 """Sign-in sessions: one login and the family of refresh tokens rotated from it."""
 
+import functools
 import uuid
 
 from django.conf import settings
-from django.db import models
+from django.db import connections, models, router
 from django.utils import timezone
 from rest_framework_simplejwt.token_blacklist.models import OutstandingToken
 
@@ -35,6 +36,62 @@ class SessionQuerySet(models.QuerySet):
         return self.filter(revoked_at__isnull=True, expires_at__lte=timezone.now())
 
 
+class SessionManager(models.Manager.from_queryset(SessionQuerySet)):
+    """Sessions, plus the one lookup every authenticated request makes."""
+
+    def get_with_user(self, sid) -> "Session":
+        """The session `sid` with its user, in one query; Session.DoesNotExist if none.
+
+        Equivalent to select_related("user").get(pk=sid) for the fields loaded here
+        (the others load on first use, as deferred fields do). It runs on every
+        request, and building that join's SQL through the ORM cost 0.4 ms of CPU more
+        than stock SimpleJWT's User.objects.get() in the bench; raw() skips the build.
+        A bad sid raises ValidationError, as filter(pk=...) would.
+        """
+        db = router.db_for_read(self.model)
+        pk = self.model._meta.pk.get_db_prep_value(sid, connections[db])
+        session = next(iter(self.db_manager(db).raw(_session_with_user_sql(), [pk])), None)
+        if session is None:
+            raise self.model.DoesNotExist
+        user_model = self.model._meta.get_field("user").related_model
+        loaded = {
+            user_model._meta.pk.attname: session.user_id,
+            "is_active": bool(session.user_is_active),  # SQLite answers 0 or 1
+            user_model.USERNAME_FIELD: session.user_username,
+        }
+        # from_db() takes the values in the model's field order.
+        names = [f.attname for f in user_model._meta.concrete_fields if f.attname in loaded]
+        session.user = user_model.from_db(db, names, [loaded[name] for name in names])
+        return session
+
+
+@functools.cache
+def _session_with_user_sql() -> str:
+    """SELECT the session row's live-state columns and its user's, by the session id."""
+    session = Session._meta
+    user = session.get_field("user").related_model._meta
+
+    def column(meta, name: str) -> str:
+        return meta.get_field(name).column
+
+    pk, user_id = column(session, "id"), column(session, "user")
+    selected = ", ".join(
+        (
+            f"s.{pk}",
+            f"s.{user_id}",
+            f"s.{column(session, 'expires_at')}",
+            f"s.{column(session, 'revoked_at')}",
+            f"u.{column(user, 'is_active')} AS user_is_active",
+            f"u.{column(user, user.model.USERNAME_FIELD)} AS user_username",
+        )
+    )
+    # Table and column names come from the models' metadata: no input reaches this SQL.
+    return (
+        f"SELECT {selected} FROM {session.db_table} s "  # noqa: S608
+        f"INNER JOIN {user.db_table} u ON u.{user.pk.column} = s.{user_id} WHERE s.{pk} = %s"
+    )
+
+
 class Session(models.Model):
     """One sign-in: named by `sid` in every access and refresh token it issues."""
 
@@ -62,7 +119,7 @@ class Session(models.Model):
     revoked_at = models.DateTimeField(null=True, blank=True, db_index=True)
     revoked_reason = models.CharField(max_length=32, choices=RevokeReason.choices, blank=True)
 
-    objects = SessionQuerySet.as_manager()
+    objects = SessionManager()
 
     class Meta:
         ordering = ("-created_at",)

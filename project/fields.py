@@ -1,4 +1,4 @@
-"""Serializer fields that refuse coercion: a wrong JSON type is a 400, not a guess."""
+"""Serializer fields that refuse coercion, and one text for a wrong query parameter."""
 
 from rest_framework import serializers
 
@@ -23,3 +23,10 @@ class StrictBooleanField(serializers.BooleanField):
         if not isinstance(data, bool):
             self.fail("invalid")
         return data
+
+
+def query_errors(name: str, rule: str) -> dict:
+    """error_messages giving one text for every way a query parameter can be wrong."""
+    text = f"Invalid query parameter '{name}': {rule}."
+    codes = ("invalid", "invalid_choice", "max_value", "min_value", "max_length", "blank")
+    return dict.fromkeys((*codes, "max_string_length"), text)

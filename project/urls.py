@@ -7,8 +7,9 @@ from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 from project import views
 
 urlpatterns = [
-    path("auth/", include("accounts.urls")),
+    # The busiest routes first: resolving tries each pattern in turn.
     path("", include("todos.urls")),
+    path("auth/", include("accounts.urls")),
     path("admin/", admin.site.urls),
     path("api/schema/", SpectacularAPIView.as_view(), name="schema"),
     path("api/docs/", SpectacularSwaggerView.as_view(url_name="schema"), name="docs"),

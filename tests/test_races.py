@@ -79,3 +79,40 @@ def test_strict_mode_burst_has_one_winner_and_ends_the_session_on_postgres(
     session = Session.objects.get()
     assert session.revoked_reason == "reuse_detected"
     assert session.token_links.count() == 2
+
+
+def test_a_refresh_locks_its_session_row_and_not_the_user_row_on_postgres(
+    postgres_only, race_tokens, monkeypatch
+):
+    """While a refresh decides, its session row is locked; the user row stays free."""
+    from django.contrib.auth import get_user_model
+    from django.db import DatabaseError, transaction
+
+    from accounts import services
+
+    deciding, release = threading.Event(), threading.Event()
+    decide = services._refresh_verdict
+
+    def held(*args):
+        verdict = decide(*args)
+        deciding.set()
+        release.wait(timeout=10)
+        return verdict
+
+    monkeypatch.setattr(services, "_refresh_verdict", held)
+    with ThreadPoolExecutor(max_workers=1) as pool:
+        pending = pool.submit(refresh_in_parallel, race_tokens["refresh_token"], 1)
+        assert deciding.wait(timeout=10)
+        try:
+            session = Session.objects.get()
+            with transaction.atomic():
+                user = (
+                    get_user_model().objects.select_for_update(nowait=True).get(pk=session.user_id)
+                )
+                assert user.username == "racer"
+            with pytest.raises(DatabaseError, match="could not obtain lock"), transaction.atomic():
+                Session.objects.select_for_update(nowait=True).get(pk=session.pk)
+        finally:
+            release.set()
+        [(status, _)] = pending.result(timeout=10)
+    assert status == 200

@@ -23,15 +23,19 @@ def test_list_is_bare_array_of_own_todos(auth_client, todo, others_todo):
     assert response.status_code == 200
     body = response.json()
     assert isinstance(body, list)
-    assert [t["id"] for t in body] == [todo.pk]
-    assert body[0] | {} == {
-        "id": todo.pk,
-        "title": "Buy milk",
-        "done": False,
-        "description": "2 litres",
-        "created_at": body[0]["created_at"],
-        "updated_at": body[0]["updated_at"],
-    }
+    todo.refresh_from_db()
+    assert body == [
+        {
+            "id": todo.pk,
+            "title": "Buy milk",
+            "done": False,
+            "description": "2 litres",
+            # ISO 8601 in UTC, to the microsecond, as stored.
+            "created_at": todo.created_at.isoformat().replace("+00:00", "Z"),
+            "updated_at": todo.updated_at.isoformat().replace("+00:00", "Z"),
+        }
+    ]
+    assert body[0]["created_at"].endswith("Z") and "." in body[0]["created_at"]
 
 
 def test_create_defaults_done_false_201(auth_client, user):
@@ -196,8 +200,33 @@ def test_page_and_limit_slice_with_total_headers(auth_client, many):
     assert titles(auth_client.get("/todos?page=9&limit=2")) == []
 
 
-def test_page_without_limit_returns_everything(auth_client, many):
-    assert len(auth_client.get("/todos?page=2").json()) == 5
+def test_no_page_or_limit_returns_everything_without_headers(auth_client, many):
+    response = auth_client.get("/todos")
+    assert len(response.json()) == 5
+    assert "X-Total-Count" not in response and "Link" not in response
+
+
+def test_limit_alone_is_the_first_page(auth_client, many):
+    response = auth_client.get("/todos?limit=2")
+    assert titles(response) == ["Buy groceries", "Call mom"]
+    assert response["X-Total-Count"] == "5"
+    assert response["Link"] == '<http://testserver/todos?limit=2&page=2>; rel="next"'
+
+
+def test_page_alone_pages_by_twenty(auth_client, user, many):
+    Todo.objects.bulk_create(Todo(owner=user, title=f"extra {n}") for n in range(20))
+    assert len(auth_client.get("/todos?page=1").json()) == 20
+    second = auth_client.get("/todos?page=2")
+    assert len(second.json()) == 5
+    assert second["X-Total-Count"] == "25"
+    assert second["Link"] == '<http://testserver/todos?page=1>; rel="prev"'
+
+
+def test_filters_and_paging_combine_and_links_keep_the_filters(auth_client, many):
+    response = auth_client.get("/todos?done=false&limit=2&page=1")
+    assert titles(response) == ["Buy groceries", "buy stamps"]
+    assert response["X-Total-Count"] == "3"
+    assert "done=false" in response["Link"] and "page=2" in response["Link"]
 
 
 @pytest.mark.parametrize(

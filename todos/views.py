@@ -2,13 +2,14 @@
 
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, extend_schema, extend_schema_view
-from rest_framework import exceptions, viewsets
+from rest_framework import exceptions, filters, viewsets
 from rest_framework.response import Response
 
 from project.fields import StrictBooleanField, StrictCharField
+from project.pagination import BareListPagination
 from project.schema import error
 from todos.models import DESCRIPTION_MAX_LENGTH, Todo
-from todos.serializers import TodoListQuerySerializer, TodoSerializer
+from todos.serializers import TodoFilterSerializer, TodoSerializer
 
 PUT_FIELDS = ("title", "done", "description")
 
@@ -39,19 +40,33 @@ INVALID_TODO = error(
 TODO_NOT_FOUND = error("No such todo of yours: `todo_not_found`.")
 
 
+class TodoFilter(filters.BaseFilterBackend):
+    """`?done=true|false` and a case-insensitive `?title=` prefix; a bad value is a 400."""
+
+    def filter_queryset(self, request, queryset, view):
+        query = TodoFilterSerializer(data=request.query_params)
+        query.is_valid(raise_exception=True)
+        params = query.validated_data
+        if "done" in params:
+            queryset = queryset.filter(done=params["done"] == "true")
+        if params.get("title"):
+            queryset = queryset.filter(title__istartswith=params["title"])
+        return queryset
+
+
 @extend_schema_view(
     list=extend_schema(
         operation_id="todos_list",
         description="Your todos, oldest first. `done` and a case-insensitive `title` prefix "
-        "filter; `page` and `limit` paginate when both are given. Always a bare array.",
+        "filter; `page` and/or `limit` paginate. Always a bare array.",
         parameters=[
-            TodoListQuerySerializer,
+            TodoFilterSerializer,
             OpenApiParameter(
                 "X-Total-Count",
                 OpenApiTypes.INT,
                 OpenApiParameter.HEADER,
                 response=[200],
-                description="Todos matching the filters; sent when page and limit are given.",
+                description="Todos matching the filters; sent when the list is paginated.",
             ),
             OpenApiParameter(
                 "Link",
@@ -63,7 +78,10 @@ TODO_NOT_FOUND = error("No such todo of yours: `todo_not_found`.")
         ],
         responses={
             200: TodoSerializer(many=True),
-            400: error("A query parameter is invalid: `invalid`."),
+            400: error(
+                "A query parameter is invalid (`invalid`, `invalid_choice`, `max_length`, "
+                "`min_value`, `max_value`); details under `fields`."
+            ),
         },
     ),
     create=extend_schema(
@@ -101,6 +119,8 @@ class TodoViewSet(viewsets.ModelViewSet):
     """GET/POST /todos and GET/PUT/PATCH/DELETE /todos/<id>."""
 
     serializer_class = TodoSerializer
+    filter_backends = (TodoFilter,)
+    pagination_class = BareListPagination
     # Any path segment reaches get_object(), so a bad id is "Todo not found", not a bare 404.
     lookup_value_regex = "[^/]+"
 
@@ -116,39 +136,6 @@ class TodoViewSet(viewsets.ModelViewSet):
         if todo is None:
             raise TodoNotFound()
         return todo
-
-    def list(self, request, *args, **kwargs):
-        query = TodoListQuerySerializer(data=request.query_params)
-        query.is_valid(raise_exception=True)
-        params = query.validated_data
-        todos = self.get_queryset()
-        if "done" in params:
-            todos = todos.filter(done=params["done"] == "true")
-        if params.get("title"):
-            todos = todos.filter(title__istartswith=params["title"])
-        headers = {}
-        if "page" in params and "limit" in params:
-            page, limit = params["page"], params["limit"]
-            total = todos.count()
-            todos = todos[(page - 1) * limit : page * limit]
-            headers = {
-                "X-Total-Count": str(total),
-                **self._link_header(request, page, limit, total),
-            }
-        return Response(self.get_serializer(todos, many=True).data, headers=headers)
-
-    @staticmethod
-    def _link_header(request, page: int, limit: int, total: int) -> dict:
-        """RFC 8288 next/prev links, keeping the other query parameters."""
-        links = []
-        last = max(1, -(-total // limit))
-        for rel, number in (("prev", page - 1), ("next", page + 1)):
-            if 1 <= number <= last:
-                params = request.query_params.copy()
-                params["page"] = str(number)
-                url = request.build_absolute_uri(f"{request.path}?{params.urlencode()}")
-                links.append(f'<{url}>; rel="{rel}"')
-        return {"Link": ", ".join(links)} if links else {}
 
     def perform_create(self, serializer):
         serializer.save(owner=self.request.user)
