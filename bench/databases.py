@@ -9,14 +9,14 @@ from urllib.parse import urlsplit, urlunsplit
 
 import psycopg
 
-DEFAULT_SERVER = "postgres://postgres@127.0.0.1:5432/test"
+DEFAULT_SERVER = "postgres://postgres@127.0.0.1:5432/postgres"
 ROOT = Path(__file__).resolve().parent.parent
 # Only databases with this prefix are ever created or dropped.
 PREFIX = "bench"
 
 
 def database_url(name: str) -> str:
-    """The URL of database `name` on the server of DATABASE_URL (the suite's databases stay)."""
+    """The URL of database `name` on the server of DATABASE_URL (its own database stays)."""
     parts = urlsplit(os.environ.get("DATABASE_URL") or DEFAULT_SERVER)
     return urlunsplit(parts._replace(path=f"/{name}"))
 
@@ -27,7 +27,7 @@ def _admin_connection() -> psycopg.Connection:
 
 
 def recreate(name: str, template: str | None = None) -> None:
-    """Drop and create one bench database, optionally as a copy of another."""
+    """Drop and create one bench database, optionally as a copy of another (idle) one."""
     assert name.startswith(PREFIX), name
     with _admin_connection() as conn:
         conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
@@ -68,10 +68,10 @@ def django_env(base: dict, name: str) -> dict:
     return {**base, "DATABASE_URL": database_url(name), "DJANGO_SETTINGS_MODULE": "bench.settings"}
 
 
-def _python(env: dict, name: str, args: list[str], log, timeout: int) -> str:
-    """Run this Python with `args` against database `name`; returns its standard output."""
+def manage(env: dict, name: str, *args: str, log=None, timeout: int = 900) -> str:
+    """Run a manage.py command on database `name`; returns its output."""
     return subprocess.run(
-        [sys.executable, *args],
+        [sys.executable, "manage.py", *args],
         cwd=ROOT,
         env=django_env(env, name),
         stdout=subprocess.PIPE,
@@ -82,12 +82,16 @@ def _python(env: dict, name: str, args: list[str], log, timeout: int) -> str:
     ).stdout
 
 
-def manage(env: dict, name: str, *args: str, log=None) -> str:
-    """Run a manage.py command on database `name`; returns its output."""
-    return _python(env, name, ["manage.py", *args], log, timeout=600)
-
-
-def inside(env: dict, name: str, step: str, log=None, **kwargs):
-    """Run one bench.inside step on database `name`; returns its JSON result."""
-    output = _python(env, name, ["-m", "bench.inside", step, json.dumps(kwargs)], log, timeout=300)
+def django_step(env: dict, name: str, module: str, step: str, log=None, **kwargs):
+    """Run `python -m <module> <step> <json kwargs>` on database `name`; its JSON answer."""
+    output = subprocess.run(
+        [sys.executable, "-m", module, step, json.dumps(kwargs)],
+        cwd=ROOT,
+        env=django_env(env, name),
+        stdout=subprocess.PIPE,
+        stderr=log,
+        text=True,
+        check=True,
+        timeout=600,
+    ).stdout
     return json.loads(output.strip().splitlines()[-1])
