@@ -68,10 +68,10 @@ def django_env(base: dict, name: str) -> dict:
     return {**base, "DATABASE_URL": database_url(name), "DJANGO_SETTINGS_MODULE": "bench.settings"}
 
 
-def manage(env: dict, name: str, *args: str, log=None, timeout: int = 900) -> str:
-    """Run a manage.py command on database `name`; returns its output."""
+def _python(env: dict, name: str, *args: str, log=None, timeout: int = 900) -> str:
+    """Run this Python with `args` on database `name` and the bench settings; its output."""
     return subprocess.run(
-        [sys.executable, "manage.py", *args],
+        [sys.executable, *args],
         cwd=ROOT,
         env=django_env(env, name),
         stdout=subprocess.PIPE,
@@ -82,16 +82,12 @@ def manage(env: dict, name: str, *args: str, log=None, timeout: int = 900) -> st
     ).stdout
 
 
+def manage(env: dict, name: str, *args: str, log=None) -> str:
+    """Run a manage.py command on database `name`; returns its output."""
+    return _python(env, name, "manage.py", *args, log=log)
+
+
 def django_step(env: dict, name: str, module: str, step: str, log=None, **kwargs):
     """Run `python -m <module> <step> <json kwargs>` on database `name`; its JSON answer."""
-    output = subprocess.run(
-        [sys.executable, "-m", module, step, json.dumps(kwargs)],
-        cwd=ROOT,
-        env=django_env(env, name),
-        stdout=subprocess.PIPE,
-        stderr=log,
-        text=True,
-        check=True,
-        timeout=600,
-    ).stdout
+    output = _python(env, name, "-m", module, step, json.dumps(kwargs), log=log)
     return json.loads(output.strip().splitlines()[-1])

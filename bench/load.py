@@ -57,7 +57,7 @@ def _seconds(text: str) -> float:
     return float(value) * _UNITS[unit]
 
 
-def wrk(port: int, path: str, token: str, *, seconds: int, connections: int) -> dict:
+def wrk(port: int, path: str, token: str, seconds: int, connections: int) -> dict:
     """Closed-loop load on one path: {"rps", "p50", "p99", "requests", "errors"} (seconds)."""
     out = subprocess.run(
         [

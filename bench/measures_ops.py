@@ -78,12 +78,13 @@ def instances(run: Run, pool: Pool) -> dict:
     body = {"username": BENCH_USERNAME, "password": run.password}
     tokens = request(port_a, "POST", "/auth/login", body=body).body
     access, refresh = tokens["access_token"], tokens["refresh_token"]
-    before = request(port_b, "GET", "/todos", token=access)
+    ours = SIDES["ours"]
+    before = request(port_b, "GET", ours.todos, token=access)
     logout = request(port_a, "POST", "/auth/logout", body={"refresh_token": refresh}, token=access)
     logged_out_at = time.perf_counter()
-    after = request(port_b, "GET", "/todos", token=access)
+    after = request(port_b, "GET", ours.todos, token=access)
     seconds_after_logout = time.perf_counter() - logged_out_at
-    refresh_b = request(port_b, "POST", "/auth/refresh", body={"refresh_token": refresh})
+    refresh_b = request(port_b, "POST", ours.refresh, body={ours.refresh_field: refresh})
     return {
         "b_before_logout": before.status,
         "a_logout": logout.status,
@@ -150,15 +151,20 @@ def _cleanup_tokens(run: Run, database: str) -> dict:
         stderr=run.log,
     )
     stopped = False
-    while True:
-        # wait4 gives this child's own rusage: its peak RSS, not any other child's.
-        pid, status, usage = os.wait4(process.pid, os.WNOHANG)
-        if pid:
-            break
-        if time.perf_counter() - started > run.volumes.cleanup_timeout and not stopped:
-            process.terminate()  # keep the run bounded; the report says where it stopped
-            stopped = True
-        time.sleep(0.1)
+    try:
+        while True:
+            # wait4 gives this child's own rusage: its peak RSS, not any other child's.
+            pid, status, usage = os.wait4(process.pid, os.WNOHANG)
+            if pid:
+                break
+            if time.perf_counter() - started > run.volumes.cleanup_timeout and not stopped:
+                process.terminate()  # keep the run bounded; the report says where it stopped
+                stopped = True
+            time.sleep(0.1)
+    finally:
+        if not pid:
+            process.kill()
+            process.wait()
     process.returncode = os.waitstatus_to_exitcode(status)
     return {
         "seconds": time.perf_counter() - started,

@@ -10,7 +10,7 @@ from django.contrib.auth.hashers import PBKDF2PasswordHasher
 from bench.config import BENCH_USERNAME, REFRESHING, SIDES, Run, Side
 from bench.databases import django_step
 from bench.load import Response, request, wrk
-from bench.servers import Pool, cpu_used
+from bench.servers import Pool
 
 
 def percentile(values: list[float], q: float) -> float:
@@ -68,30 +68,23 @@ def todos(run: Run, pool: Pool) -> dict:
         if response.status != 200 or response.raw != bodies["ours"].raw:
             raise RuntimeError(f"{name} answered {response.status}, not the body of /todos")
 
-    def side(name: str, seconds: int):
-        def one_round() -> dict:
-            before = server.cpu_seconds()
-            result = wrk(
-                server.port,
-                SIDES[name].todos,
-                tokens[name],
-                seconds=seconds,
-                connections=v.wrk_connections,
-            )
-            after = server.cpu_seconds()
-            app, db = (cpu_used(before[group], after[group]) for group in ("app", "db"))
-            requests = max(result["requests"], 1)
-            return {
-                **result,
-                "cpu_app_ms": app * 1000 / requests,
-                "cpu_all_ms": (app + db) * 1000 / requests,
-            }
-
-        return one_round
+    def one_round(name: str, seconds: int) -> dict:
+        load = partial(
+            wrk, server.port, SIDES[name].todos, tokens[name], seconds, v.wrk_connections
+        )
+        result, app, db = server.cpu_during(load)
+        requests = max(result["requests"], 1)
+        return {
+            **result,
+            "cpu_app_ms": app * 1000 / requests,
+            "cpu_all_ms": (app + db) * 1000 / requests,
+        }
 
     for name in SIDES:
-        side(name, 1)()  # warm-up: connections, worker caches
-    rounds = alternate(v.wrk_rounds, {name: side(name, v.wrk_seconds) for name in SIDES})
+        one_round(name, 1)  # warm-up: connections, worker caches
+    rounds = alternate(
+        v.wrk_rounds, {name: partial(one_round, name, v.wrk_seconds) for name in SIDES}
+    )
     return {
         name: {**medians(samples), "errors": sum(s["errors"] for s in samples)}
         for name, samples in rounds.items()

@@ -50,17 +50,20 @@ class Server:
     pid: int
     database: str
 
-    def cpu_seconds(self) -> dict[str, dict[int, float]]:
-        """CPU time so far of each process serving it: gunicorn's, and PostgreSQL's backends."""
-        return {
-            "app": {pid: process_cpu_seconds(pid) for pid in [self.pid, *_children(self.pid)]},
-            "db": {pid: process_cpu_seconds(pid) for pid in backend_pids(self.database)},
-        }
+    def pids(self) -> tuple[list[int], list[int]]:
+        """The processes serving it now: gunicorn's master and workers, PostgreSQL's backends."""
+        return [self.pid, *_children(self.pid)], backend_pids(self.database)
 
-
-def cpu_used(before: dict[int, float], after: dict[int, float]) -> float:
-    """CPU seconds the processes of one Server.cpu_seconds() group spent between two samples."""
-    return sum(seconds - before.get(pid, 0.0) for pid, seconds in after.items())
+    def cpu_during(self, work) -> tuple[object, float, float]:
+        """work()'s result, and the CPU seconds the app's and the database's processes spent."""
+        app, db = self.pids()
+        before = {pid: process_cpu_seconds(pid) for pid in app + db}
+        result = work()
+        app, db = self.pids()
+        spent = [
+            sum(process_cpu_seconds(p) - before.get(p, 0.0) for p in pids) for pids in (app, db)
+        ]
+        return result, *spent
 
 
 @contextmanager
