@@ -77,9 +77,11 @@ def wrk(port: int, path: str, token: str, seconds: int, connections: int) -> dic
     latency = dict(re.findall(r"^\s+(50|99)%\s+(\S+)\s*$", out, re.MULTILINE))
     if set(latency) != {"50", "99"}:
         raise RuntimeError(f"unexpected wrk output:\n{out}")
-    # Answers that were not 2xx, and connections that failed or timed out.
-    errors = re.findall(r"Non-2xx or 3xx responses: (\d+)|Socket errors: (.*)$", out, re.MULTILINE)
-    failed = sum(int(n) for pair in errors for n in re.findall(r"\d+", " ".join(pair)))
+    # Answers that were not 2xx, and connections that failed (connect, read, write, timeout).
+    non_2xx = re.search(r"Non-2xx or 3xx responses: (\d+)", out)
+    sockets = re.search(r"Socket errors: (.*)$", out, re.MULTILINE)
+    failed = int(non_2xx.group(1)) if non_2xx else 0
+    failed += sum(map(int, re.findall(r"\d+", sockets.group(1)))) if sockets else 0
     return {
         "rps": float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1)),
         "p50": _seconds(latency["50"]),
