@@ -127,18 +127,20 @@ def counts(up_to_token: int | None = None) -> dict:
 
 def cleanup_floor() -> dict:
     """What PostgreSQL itself needs for the cleanup: five plain statements, one transaction."""
-    t = {name: model._meta.db_table for name, model in TABLES.items()}
-    expired_tokens = f"SELECT id FROM {t['outstanding_tokens']} WHERE expires_at <= %(now)s"
+    s, st = Session._meta.db_table, SessionToken._meta.db_table
+    bl, ot = BlacklistedToken._meta.db_table, OutstandingToken._meta.db_table
+    # Joins, not `IN (subquery) OR IN (subquery)`: a subquery whose ids outgrow work_mem
+    # cannot be hashed, and PostgreSQL then rescans it for every row.
     statements = {
-        "current token links": f"UPDATE {t['sessions']} SET current_token_id = NULL "
-        f"WHERE current_token_id IN ({expired_tokens})",
-        "session tokens": f"DELETE FROM {t['session_tokens']} WHERE session_id IN "
-        f"(SELECT id FROM {t['sessions']} WHERE expires_at <= %(now)s) "
-        f"OR token_id IN ({expired_tokens})",
-        "sessions": f"DELETE FROM {t['sessions']} WHERE expires_at <= %(now)s",
-        "blacklisted tokens": f"DELETE FROM {t['blacklisted_tokens']} "
-        f"WHERE token_id IN ({expired_tokens})",
-        "outstanding tokens": f"DELETE FROM {t['outstanding_tokens']} WHERE expires_at <= %(now)s",
+        "current token links": f"UPDATE {s} SET current_token_id = NULL FROM {ot} "
+        f"WHERE {ot}.id = {s}.current_token_id AND {ot}.expires_at <= %(now)s",
+        "session tokens": f"DELETE FROM {st} USING {ot}, {s} "
+        f"WHERE {ot}.id = {st}.token_id AND {s}.id = {st}.session_id "
+        f"AND ({ot}.expires_at <= %(now)s OR {s}.expires_at <= %(now)s)",
+        "sessions": f"DELETE FROM {s} WHERE expires_at <= %(now)s",
+        "blacklisted tokens": f"DELETE FROM {bl} USING {ot} "
+        f"WHERE {ot}.id = {bl}.token_id AND {ot}.expires_at <= %(now)s",
+        "outstanding tokens": f"DELETE FROM {ot} WHERE expires_at <= %(now)s",
     }
     rows = {}
     started = time.perf_counter()
