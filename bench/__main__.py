@@ -11,6 +11,8 @@ import json
 import sys
 import time
 import traceback
+from collections.abc import Callable
+from typing import NamedTuple
 
 from bench import measures_ops, measures_speed, report
 from bench.config import QUICK, Run, Volumes
@@ -19,17 +21,25 @@ from bench.servers import Pool
 
 RESULTS = ROOT / "bench" / "results"
 
-# name: (measure, repeated by --runs, needs the million-token database). The ones run
-# once come after every run, and cleanup last: it deletes the large database's rows.
+
+class Measure(NamedTuple):
+    """A measure: its function, whether --runs repeats it, whether it needs the large database."""
+
+    function: Callable[[Run, Pool], dict]
+    repeated: bool
+    large: bool
+
+
+# Those run once come after every run, and cleanup last: it deletes the large database's rows.
 MEASURES = {
-    "todos": (measures_speed.todos, True, False),
-    "refresh": (measures_speed.refresh, True, False),
-    "login": (measures_speed.login, True, False),
-    "scale": (measures_speed.scale, True, True),
-    "race": (measures_ops.race, False, False),
-    "instances": (measures_ops.instances, False, False),
-    "admin": (measures_ops.admin, False, True),
-    "cleanup": (measures_ops.cleanup, False, True),
+    "todos": Measure(measures_speed.todos, repeated=True, large=False),
+    "refresh": Measure(measures_speed.refresh, repeated=True, large=False),
+    "login": Measure(measures_speed.login, repeated=True, large=False),
+    "scale": Measure(measures_speed.scale, repeated=True, large=True),
+    "race": Measure(measures_ops.race, repeated=False, large=False),
+    "instances": Measure(measures_ops.instances, repeated=False, large=False),
+    "admin": Measure(measures_ops.admin, repeated=False, large=True),
+    "cleanup": Measure(measures_ops.cleanup, repeated=False, large=True),
 }
 
 
@@ -69,21 +79,16 @@ def set_up(run: Run, large: bool, step: Steps) -> None:
 def measure(run: Run, pool: Pool, selected: list[str], step: Steps) -> dict:
     """Every selected measure: the repeated ones `runs` times, then the others once."""
     results: dict = {}
-    schedule = [
-        *(
-            (index, name)
-            for index in range(run.volumes.runs)
-            for name in selected
-            if MEASURES[name][1]
-        ),
-        *((0, name) for name in selected if not MEASURES[name][1]),
-    ]
-    for index, name in schedule:
+    runs = run.volumes.runs
+    repeated = [name for name in selected if MEASURES[name].repeated]
+    schedule = [(name, f" (run {i + 1} of {runs})") for i in range(runs) for name in repeated]
+    schedule += [(name, "") for name in selected if name not in repeated]
+    for name, when in schedule:
         if isinstance(results.get(name), dict):
             continue  # it crashed in an earlier run
-        step(f"{name}" + (f" (run {index + 1} of {run.volumes.runs})" if MEASURES[name][1] else ""))
+        step(name + when)
         try:
-            results.setdefault(name, []).append(MEASURES[name][0](run, pool))
+            results.setdefault(name, []).append(MEASURES[name].function(run, pool))
         except Exception as exc:
             traceback.print_exc(file=run.log)
             results[name] = {"error": f"{type(exc).__name__}: {exc}"[:300]}
@@ -125,7 +130,7 @@ def main() -> int:
         info = report.machine()
         pool = Pool(run.env, log)
         try:
-            set_up(run, any(MEASURES[name][2] for name in selected), step)
+            set_up(run, any(MEASURES[name].large for name in selected), step)
             results = measure(run, pool, selected, step)
             if args.profile:
                 step("profiling every side")
@@ -136,7 +141,7 @@ def main() -> int:
                 for name in (volumes.large_db, volumes.main_db):
                     drop(name)
     (RESULTS / "results.json").write_text(json.dumps(results, indent=2))
-    methods = {name: inspect.getdoc(measure) for name, (measure, *_) in MEASURES.items()}
+    methods = {name: inspect.getdoc(measure.function) for name, measure in MEASURES.items()}
     output.write_text(report.render(results, info, step.started, volumes.runs, methods) + "\n")
     print(output.read_text())
     step(f"wrote {output.relative_to(ROOT)}")
