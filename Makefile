@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: run test lint format bench clean
+.PHONY: run test lint format bench bench-quick clean
 
 $(STAMP): requirements.txt requirements-dev.txt
 	$(PYTHON) -m venv $(VENV)
@@ -29,9 +29,13 @@ format: $(STAMP)
 	$(BIN)/ruff format .
 	$(BIN)/ruff check --fix .
 
-## Benchmark against stock SimpleJWT on PostgreSQL; writes BENCHMARKS.md.
+## Benchmark against stock SimpleJWT and a floor on PostgreSQL (~10 min); writes BENCHMARKS.md.
 bench: $(STAMP)
-	$(BIN)/python -m bench
+	$(BIN)/python -m bench $(BENCH_ARGS)
+
+## The same measures at small volumes (~1 min), for CI; writes bench/results/.
+bench-quick: $(STAMP)
+	$(BIN)/python -m bench --quick $(BENCH_ARGS)
 
 clean:
 	rm -rf $(VENV) db.sqlite3 test-db.sqlite3 .pytest_cache

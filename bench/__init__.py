@@ -1,1 +1,1 @@
-"""`make bench`: our sign-in sessions against stock SimpleJWT, on PostgreSQL under gunicorn."""
+"""`make bench`: ours against stock SimpleJWT and a bare floor; a bench-only app (the seeder)."""

@@ -1,22 +1,50 @@
-"""Run the whole benchmark: set up databases, start servers, measure, write BENCHMARKS.md."""
+"""Benchmark our sign-in sessions against stock SimpleJWT and a bare floor, on PostgreSQL.
+
+A complete run (`make bench`) writes BENCHMARKS.md; --quick and --only write under
+bench/results/. Exits non-zero when a measure crashes, never for a missed target.
+"""
 
 import argparse
+import dataclasses
+import inspect
 import json
 import sys
 import time
-from pathlib import Path
+import traceback
+from collections.abc import Callable
+from typing import NamedTuple
 
 from bench import measures_ops, measures_speed, report
-from bench.config import LARGE_DB, MAIN_DB, QUICK, Run, Volumes
-from bench.databases import ROOT, drop, inside, manage, recreate, vacuum_analyze
-from bench.load import ensure_wrk
-from bench.servers import gunicorn
+from bench.config import QUICK, Run, Volumes
+from bench.databases import ROOT, django_step, drop, manage, recreate, vacuum_analyze
+from bench.servers import Pool
 
 RESULTS = ROOT / "bench" / "results"
 
 
+class Measure(NamedTuple):
+    """A measure: its function, whether --runs repeats it, whether it needs the large database."""
+
+    function: Callable[[Run, Pool], dict]
+    repeated: bool
+    large: bool
+
+
+# Those run once come after every run, and cleanup last: it deletes the large database's rows.
+MEASURES = {
+    "todos": Measure(measures_speed.todos, repeated=True, large=False),
+    "refresh": Measure(measures_speed.refresh, repeated=True, large=False),
+    "login": Measure(measures_speed.login, repeated=True, large=False),
+    "scale": Measure(measures_speed.scale, repeated=True, large=True),
+    "race": Measure(measures_ops.race, repeated=False, large=False),
+    "instances": Measure(measures_ops.instances, repeated=False, large=False),
+    "admin": Measure(measures_ops.admin, repeated=False, large=True),
+    "cleanup": Measure(measures_ops.cleanup, repeated=False, large=True),
+}
+
+
 class Steps:
-    """Prints each step with the time elapsed since the start."""
+    """Prints each step with the seconds since the start."""
 
     def __init__(self):
         self.started = time.perf_counter()
@@ -24,98 +52,100 @@ class Steps:
     def __call__(self, text: str) -> None:
         print(f"[{time.perf_counter() - self.started:6.1f}s] {text}", flush=True)
 
-    @property
-    def elapsed(self) -> float:
-        return time.perf_counter() - self.started
 
-
-def set_up(run: Run, step: Steps) -> dict:
-    """The small database with the bench user, and a copy of it with a million more tokens."""
+def set_up(run: Run, large: bool, step: Steps) -> None:
+    """The small database with the bench user; with `large`, a copy with a million more tokens."""
     v = run.volumes
-    step(f"creating database {MAIN_DB}")
-    recreate(MAIN_DB)
-    manage(run.env, MAIN_DB, "migrate", "--noinput", "-v0", log=run.log)
-    user = inside(run.env, MAIN_DB, "prepare", log=run.log, password=run.password)
-    manage(
-        run.env,
-        MAIN_DB,
-        "seed_sessions",
-        f"--tokens={v.small_tokens}",
-        f"--sessions={v.small_sessions}",
-        log=run.log,
+    step(f"creating database {v.main_db}")
+    recreate(v.main_db)
+    manage(run.env, v.main_db, "migrate", "--noinput", "-v0", log=run.log)
+    prepared = django_step(
+        run.env, v.main_db, "bench.inside", "prepare", run.log, password=run.password
     )
-    step(f"seeding {LARGE_DB}: {v.large_tokens:,} tokens, {v.large_sessions:,} sessions")
-    recreate(LARGE_DB, template=MAIN_DB)
-    out = manage(
-        run.env,
-        LARGE_DB,
-        "seed_sessions",
-        f"--tokens={v.large_tokens}",
-        f"--sessions={v.large_sessions}",
-        "--expired",
-        log=run.log,
-    )
-    step(out.strip())
-    for name in (MAIN_DB, LARGE_DB):
+    run.password_hash = prepared["password_hash"]
+    seed = ["seed_sessions", f"--tokens={v.small_tokens}", f"--sessions={v.small_sessions}"]
+    manage(run.env, v.main_db, *seed, log=run.log)
+    databases = [v.main_db]
+    if large:
+        step(f"seeding {v.large_db}: {v.large_tokens:,} expired tokens")
+        recreate(v.large_db, template=v.main_db)
+        seed = ["seed_sessions", f"--tokens={v.large_tokens}", f"--sessions={v.large_sessions}"]
+        step(manage(run.env, v.large_db, *seed, "--chain=2", "--expired", log=run.log).strip())
+        databases.append(v.large_db)
+    for name in databases:
         vacuum_analyze(name)
-    return user
 
 
-def measure(run: Run, step: Steps, results: dict) -> None:
-    """Every measure, each server stopped as soon as its measures end."""
-    user = set_up(run, step)
-    with gunicorn(run.env, MAIN_DB, run.log) as server:
-        port = server.port
-        step("GET /todos: ours vs stock JWTAuthentication (wrk)")
-        results["todos"] = measures_speed.todos(run, server)
-        step("refresh: ours vs stock TokenRefreshView")
-        results["refresh"] = measures_speed.refresh(run, port)
-        step("login vs one password-hash verify")
-        results["login"] = measures_speed.login(run, port, user["password_hash"])
-        step("race: parallel refreshes of one token")
-        results["race"] = measures_ops.race(run, port)
-        with gunicorn(run.env, MAIN_DB, run.log) as server_b:
-            step("two instances: logout on A, call B")
-            results["two_instances"] = measures_ops.two_instances(run, port, server_b.port)
-        with gunicorn(run.env, LARGE_DB, run.log) as large:
-            step("scale: 1k vs 1M outstanding tokens")
-            results["scale"] = measures_speed.scale(run, port, large.port)
-    step("admin changelists")
-    results["admin"] = measures_ops.admin(run)
-    step("cleanup_tokens on the expired million")
-    timeout = max(60, run.volumes.budget_seconds - step.elapsed)
-    results["cleanup"] = measures_ops.cleanup(run, timeout)
+def measure(run: Run, pool: Pool, selected: list[str], step: Steps) -> dict:
+    """Every selected measure: the repeated ones `runs` times, then the others once."""
+    results: dict = {}
+    runs = run.volumes.runs
+    repeated = [name for name in selected if MEASURES[name].repeated]
+    schedule = [(name, f" (run {i + 1} of {runs})") for i in range(runs) for name in repeated]
+    schedule += [(name, "") for name in selected if name not in repeated]
+    for name, when in schedule:
+        if isinstance(results.get(name), dict):
+            continue  # it crashed in an earlier run
+        step(name + when)
+        try:
+            results.setdefault(name, []).append(MEASURES[name].function(run, pool))
+        except Exception as exc:
+            traceback.print_exc(file=run.log)
+            results[name] = {"error": f"{type(exc).__name__}: {exc}"[:300]}
+            step(f"{name} crashed: {results[name]['error']}")
+    return results
+
+
+def profile(run: Run) -> dict:
+    """pyinstrument profiles of every side, in-process (bench.profiling)."""
+    pairs = measures_speed.mint(run, run.volumes.main_db, ours=1, stock=1)
+    tokens = {"ours": pairs["ours"][0], "stock": pairs["stock"][0], "floor": pairs["ours"][0]}
+    return django_step(
+        run.env, run.volumes.main_db, "bench.profiling", "profile", run.log, tokens=tokens
+    )
 
 
 def main() -> int:
-    """Run the bench; writes BENCHMARKS.md (or --output) and bench/results/."""
+    """Parse the options, run, write the report; non-zero if a measure crashed."""
     parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__)
-    parser.add_argument("--quick", action="store_true", help="small volumes, for a smoke run")
-    parser.add_argument("--output", type=Path, default=None, help="default: BENCHMARKS.md")
+    parser.add_argument("--quick", action="store_true", help="small volumes, one run (CI)")
+    parser.add_argument("--only", default=",".join(MEASURES), help="comma-separated measures")
+    parser.add_argument("--runs", type=int, help="runs of the speed measures (default 3, quick 1)")
+    parser.add_argument("--profile", action="store_true", help="also profile with pyinstrument")
     parser.add_argument("--keep", action="store_true", help="keep the bench databases")
     args = parser.parse_args()
+    selected = [name for name in MEASURES if name in args.only.split(",")]
+    unknown = set(args.only.split(",")) - set(MEASURES)
+    if unknown or not selected:
+        parser.error(f"--only takes some of: {', '.join(MEASURES)}")
     volumes = QUICK if args.quick else Volumes()
-    output = args.output or (
-        RESULTS / "BENCHMARKS.quick.md" if args.quick else ROOT / "BENCHMARKS.md"
-    )
+    if args.runs:
+        volumes = dataclasses.replace(volumes, runs=max(1, args.runs))
+    complete = not args.quick and len(selected) == len(MEASURES)
+    output = ROOT / "BENCHMARKS.md" if complete else RESULTS / "BENCHMARKS.partial.md"
     RESULTS.mkdir(parents=True, exist_ok=True)
     step = Steps()
-    results: dict = {}
     with open(RESULTS / "bench.log", "w") as log:
-        run = Run(volumes=volumes, log=log, wrk=ensure_wrk(log))
-        info = report.machine(run)
+        run = Run(volumes=volumes, log=log)
+        info = report.machine()
+        pool = Pool(run.env, log)
         try:
-            measure(run, step, results)
+            set_up(run, any(MEASURES[name].large for name in selected), step)
+            results = measure(run, pool, selected, step)
+            if args.profile:
+                step("profiling every side")
+                results["profile"] = profile(run)
         finally:
-            (RESULTS / "results.json").write_text(json.dumps(results, indent=2, default=str))
+            pool.close()
             if not args.keep:
-                for name in (LARGE_DB, MAIN_DB):
+                for name in (volumes.large_db, volumes.main_db):
                     drop(name)
-    markdown = report.render(results, info, step.elapsed, volumes)
-    output.write_text(markdown + "\n")
-    print(markdown)
-    step(f"done; wrote {output.relative_to(ROOT)}")
-    return 0
+    (RESULTS / "results.json").write_text(json.dumps(results, indent=2))
+    methods = {name: inspect.getdoc(measure.function) for name, measure in MEASURES.items()}
+    output.write_text(report.render(results, info, step.started, volumes.runs, methods) + "\n")
+    print(output.read_text())
+    step(f"wrote {output.relative_to(ROOT)}")
+    return 1 if any(isinstance(r, dict) and "error" in r for r in results.values()) else 0
 
 
 if __name__ == "__main__":

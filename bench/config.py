@@ -1,68 +1,99 @@
-"""What one bench run needs: databases, volumes, rounds, and the environment of its processes."""
+"""What a bench run compares and how much: the endpoints, the volumes, the environment."""
 
 import os
 import secrets
 from dataclasses import dataclass, field
 from typing import IO
 
-MAIN_DB = "bench"
-LARGE_DB = "bench_1m"
+
+@dataclass(frozen=True)
+class Side:
+    """One side of a comparison: its todo list, its refresh route and the tokens' field names."""
+
+    todos: str
+    refresh: str | None = None
+    # The refresh token's name in the request body and the answer; the access token's.
+    refresh_field: str | None = None
+    access_field: str | None = None
 
 
-@dataclass
+# The one table of compared endpoints; every measure and the report read it.
+SIDES = {
+    "ours": Side("/todos", "/auth/refresh", "refresh_token", "access_token"),
+    # bench/urls.py: the same TodoViewSet behind JWTAuthentication, and TokenRefreshView.
+    "stock": Side("/stock/todos", "/stock/refresh", "refresh", "access"),
+    # bench/floor.py: no DRF, no SimpleJWT; the same SQL and the same bytes by hand.
+    "floor": Side("/floor/todos"),
+}
+REFRESHING = ("ours", "stock")
+BENCH_USERNAME = "bench"
+
+
+@dataclass(frozen=True)
 class Volumes:
-    """How much data and traffic one run uses."""
+    """How much data and traffic one run uses, and the names of its databases."""
 
-    large_tokens: int = 1_000_000
-    large_sessions: int = 200_000
+    main_db: str = "bench"
+    large_db: str = "bench_1m"
     small_tokens: int = 1_000
     small_sessions: int = 200
-    rounds: int = 6
-    wrk_rounds: int = 16
+    # 1M expired tokens, half blacklisted: 100k sessions of two, the rest stock chains of two.
+    large_tokens: int = 1_000_000
+    large_sessions: int = 100_000
+    runs: int = 3
+    # Each round runs the sides forward then backward (A B C C B A).
+    wrk_rounds: int = 2
     wrk_seconds: int = 3
-    # Enough keep-alive connections that both gunicorn workers always get some: with 8,
-    # wrk sometimes pinned every connection to one worker, halving a round's throughput.
+    # Enough keep-alive connections that both gunicorn workers always get some.
     wrk_connections: int = 32
-    refreshes_per_round: int = 40
+    rounds: int = 4
+    refreshes_per_round: int = 30
     logins_per_round: int = 3
-    scale_refreshes: int = 30
-    scale_requests: int = 60
+    scale_refreshes: int = 20
+    scale_requests: int = 40
     race_size: int = 50
-    # The whole run stays under 10 minutes: cleanup, last, gets what is left of this.
-    budget_seconds: int = 560
+    admin_renders: int = 5
+    cleanup_loop_seconds: int = 10
+    cleanup_timeout: int = 420
 
 
 QUICK = Volumes(
+    main_db="bench_quick",
+    large_db="bench_quick_1m",
     large_tokens=20_000,
-    large_sessions=4_000,
-    rounds=2,
-    wrk_rounds=2,
+    large_sessions=2_000,
+    runs=1,
+    wrk_rounds=1,
     wrk_seconds=2,
+    rounds=2,
     refreshes_per_round=10,
     logins_per_round=1,
     scale_refreshes=10,
     scale_requests=20,
+    admin_renders=2,
+    cleanup_loop_seconds=3,
+    cleanup_timeout=60,
 )
 
 
 @dataclass
 class Run:
-    """One bench run: its volumes, log, load tool and the environment of every process."""
+    """One bench run: its volumes, log, the bench user's password, and every process's env."""
 
     volumes: Volumes
     log: IO
-    wrk: str | None
     password: str = field(default_factory=lambda: secrets.token_urlsafe(16))
+    password_hash: str = ""
     env: dict = field(default_factory=dict)
 
     def __post_init__(self):
         self.env = {
             **os.environ,
-            **self.env,
             "DEBUG": "0",
             # Fresh per run, shared by every server of the run (two instances, one key).
             "SECRET_KEY": secrets.token_urlsafe(64),
             "JWT_SIGNING_KEY": secrets.token_urlsafe(64),
+            "JWT_ALGORITHM": "HS256",
             "ALLOWED_HOSTS": "127.0.0.1,localhost,testserver",
             "PYTHONUNBUFFERED": "1",
         }

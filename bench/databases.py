@@ -9,14 +9,14 @@ from urllib.parse import urlsplit, urlunsplit
 
 import psycopg
 
-DEFAULT_SERVER = "postgres://postgres@127.0.0.1:5432/test"
+DEFAULT_SERVER = "postgres://postgres@127.0.0.1:5432/postgres"
 ROOT = Path(__file__).resolve().parent.parent
 # Only databases with this prefix are ever created or dropped.
 PREFIX = "bench"
 
 
 def database_url(name: str) -> str:
-    """The URL of database `name` on the server of DATABASE_URL (the suite's databases stay)."""
+    """The URL of database `name` on the server of DATABASE_URL (its own database stays)."""
     parts = urlsplit(os.environ.get("DATABASE_URL") or DEFAULT_SERVER)
     return urlunsplit(parts._replace(path=f"/{name}"))
 
@@ -27,7 +27,7 @@ def _admin_connection() -> psycopg.Connection:
 
 
 def recreate(name: str, template: str | None = None) -> None:
-    """Drop and create one bench database, optionally as a copy of another."""
+    """Drop and create one bench database, optionally as a copy of another (idle) one."""
     assert name.startswith(PREFIX), name
     with _admin_connection() as conn:
         conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
@@ -68,8 +68,8 @@ def django_env(base: dict, name: str) -> dict:
     return {**base, "DATABASE_URL": database_url(name), "DJANGO_SETTINGS_MODULE": "bench.settings"}
 
 
-def _python(env: dict, name: str, args: list[str], log, timeout: int) -> str:
-    """Run this Python with `args` against database `name`; returns its standard output."""
+def _python(env: dict, name: str, *args: str, log=None, timeout: int = 900) -> str:
+    """Run this Python with `args` on database `name` and the bench settings; its output."""
     return subprocess.run(
         [sys.executable, *args],
         cwd=ROOT,
@@ -84,10 +84,10 @@ def _python(env: dict, name: str, args: list[str], log, timeout: int) -> str:
 
 def manage(env: dict, name: str, *args: str, log=None) -> str:
     """Run a manage.py command on database `name`; returns its output."""
-    return _python(env, name, ["manage.py", *args], log, timeout=600)
+    return _python(env, name, "manage.py", *args, log=log)
 
 
-def inside(env: dict, name: str, step: str, log=None, **kwargs):
-    """Run one bench.inside step on database `name`; returns its JSON result."""
-    output = _python(env, name, ["-m", "bench.inside", step, json.dumps(kwargs)], log, timeout=300)
+def django_step(env: dict, name: str, module: str, step: str, log=None, **kwargs):
+    """Run `python -m <module> <step> <json kwargs>` on database `name`; its JSON answer."""
+    output = _python(env, name, "-m", module, step, json.dumps(kwargs), log=log)
     return json.loads(output.strip().splitlines()[-1])

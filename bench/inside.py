@@ -1,27 +1,48 @@
-"""The bench's steps that run inside Django: fixtures, query counts, admin renders.
+"""The bench's steps inside Django: fixtures, tokens, query counts, admin renders, row counts.
 
-`python -m bench.inside <step> [json-args]` prints one JSON object; the runner calls it
-with DJANGO_SETTINGS_MODULE=bench.settings and the database of the step in DATABASE_URL.
+A script, never imported: `python -m bench.inside <step> [json-args]` prints one JSON
+object. The runner sets DJANGO_SETTINGS_MODULE=bench.settings and the step's database.
 """
+# ruff: noqa: E402 - Django is set up before anything imports a model.
+
+import django
+
+django.setup()
 
 import json
 import statistics
 import sys
 import time
 
-import django
+from django.apps import apps
+from django.contrib import admin
+from django.contrib.auth import get_user_model
+from django.db import connection, transaction
+from django.db.models import Max
+from django.test import Client
+from django.urls import reverse
+from django.utils import timezone
+from rest_framework_simplejwt.token_blacklist.models import BlacklistedToken, OutstandingToken
+from rest_framework_simplejwt.tokens import RefreshToken
 
-BENCH_USERNAME = "bench"
+from accounts.models import Session, SessionToken
+from accounts.services import session_create
+from bench.config import BENCH_USERNAME, REFRESHING, SIDES
+from tests.querycount import QueryCounter
+from todos.models import Todo
+
 ADMIN_USERNAME = "bench-admin"
 TODOS = 20
+TABLES = {
+    "sessions": Session,
+    "session_tokens": SessionToken,
+    "blacklisted_tokens": BlacklistedToken,
+    "outstanding_tokens": OutstandingToken,
+}
 
 
 def prepare(password: str) -> dict:
     """The bench user (real password hash), its todos, and a superuser for the admin."""
-    from django.contrib.auth import get_user_model
-
-    from todos.models import Todo
-
     User = get_user_model()
     user = User.objects.create_user(username=BENCH_USERNAME, password=password)
     Todo.objects.bulk_create(
@@ -29,20 +50,15 @@ def prepare(password: str) -> dict:
         for n in range(TODOS)
     )
     User.objects.create_superuser(username=ADMIN_USERNAME, password=None)
-    return {"user_id": user.pk, "password_hash": user.password}
+    return {"password_hash": user.password}
 
 
 def mint(ours: int = 0, stock: int = 0) -> dict:
     """Fresh token pairs: ours from the session service, stock as SimpleJWT makes them."""
-    from django.contrib.auth import get_user_model
-    from rest_framework_simplejwt.tokens import RefreshToken
-
-    from accounts import services
-
     user = get_user_model().objects.get(username=BENCH_USERNAME)
     pairs = {"ours": [], "stock": []}
     for _ in range(ours):
-        _, pair = services.session_create(user=user, ip="127.0.0.1", user_agent="bench")
+        _, pair = session_create(user=user, ip="127.0.0.1", user_agent="bench")
         pairs["ours"].append({"access": pair.access, "refresh": pair.refresh})
     for _ in range(stock):
         # for_user records the OutstandingToken row, as stock login does.
@@ -51,172 +67,97 @@ def mint(ours: int = 0, stock: int = 0) -> dict:
     return pairs
 
 
-class QueryCounter:
-    """Counts statements through Django's execute wrapper, and transactions by their end.
-
-    BEGIN and COMMIT never pass the wrapper (psycopg sends BEGIN itself, Django commits
-    through the connection), so a transaction is counted when an atomic block commits or
-    rolls back; savepoints are counted apart from queries.
-    """
-
-    def __init__(self, connection):
-        self.connection = connection
-        self.queries: list[dict] = []
-        self.savepoints = 0
-        self.transactions = 0
-
-    def __call__(self, execute, sql, params, many, context):
-        if "SAVEPOINT" in sql[:30].upper():
-            self.savepoints += 1
-        else:
-            self.queries.append(
-                {"sql": sql[:100], "in_transaction": self.connection.in_atomic_block}
-            )
-        return execute(sql, params, many, context)
-
-    def __enter__(self):
-        for name in ("commit", "rollback"):
-            original = getattr(self.connection, name)
-
-            def counted(original=original):
-                self.transactions += 1
-                return original()
-
-            setattr(self.connection, name, counted)
-        self._wrapping = self.connection.execute_wrapper(self)
-        self._wrapping.__enter__()
-        return self
-
-    def __exit__(self, *exc):
-        self._wrapping.__exit__(*exc)
-        for name in ("commit", "rollback"):
-            delattr(self.connection, name)
-
-    def summary(self) -> dict:
-        in_transaction = sum(q["in_transaction"] for q in self.queries)
-        return {
-            "queries": len(self.queries),
-            "transactions": self.transactions,
-            "in_transaction": in_transaction,
-            "autocommit": len(self.queries) - in_transaction,
-            "savepoints": self.savepoints,
-            "statements": [q["sql"] for q in self.queries],
-        }
-
-
-def refresh_queries(rounds: int = 3) -> dict:
-    """Queries and transactions of one refresh, ours and stock, through the URLconf."""
-    from django.db import connections
-    from django.test import Client
-
-    connection = connections["default"]
+def refresh_queries() -> dict:
+    """Queries, writes and transactions of one refresh per side, through the URLconf."""
     client = Client()
-    results = {}
-    sides = {
-        "ours": ("/auth/refresh", "refresh_token", "refresh_token"),
-        "stock": ("/stock/refresh", "refresh", "refresh"),
-    }
     pairs = mint(ours=1, stock=1)
-    for side, (path, field, answer) in sides.items():
-        token = pairs[side][0]["refresh"]
-        seen = []
-        # The first request warms caches; the ones after are what every request costs.
-        for _ in range(rounds + 1):
+    results = {}
+    for name in REFRESHING:
+        side, token = SIDES[name], pairs[name][0]["refresh"]
+        # The first refresh warms caches; the second is what every refresh costs.
+        for _ in range(2):
             with QueryCounter(connection) as counter:
-                response = client.post(path, {field: token}, content_type="application/json")
+                body = {side.refresh_field: token}
+                response = client.post(side.refresh, body, content_type="application/json")
             assert response.status_code == 200, response.content
-            token = response.json()[answer]
-            seen.append(counter.summary())
-        steady = seen[1:]
-        results[side] = {
-            **steady[-1],
-            "stable": all(s["queries"] == steady[0]["queries"] for s in steady),
-        }
+            token = response.json()[side.refresh_field]
+        results[name] = counter.summary()
     return results
 
 
-def admin_changelists(repeat: int = 5) -> dict:
-    """Render time and queries of each session/token changelist the admin registers."""
-    from django.contrib import admin
-    from django.contrib.auth import get_user_model
-    from django.db import connections
-    from django.test import Client
-    from django.urls import reverse
-
+def admin_changelists(renders: int = 5) -> dict:
+    """Render time and queries of the changelist of every registered session and token model."""
     client = Client()
     client.force_login(get_user_model().objects.get(username=ADMIN_USERNAME))
-    connection = connections["default"]
     pages = {}
-    for model in admin.site._registry:
-        if model._meta.app_label not in {"accounts", "token_blacklist"}:
-            continue
-        url = reverse(f"admin:{model._meta.app_label}_{model._meta.model_name}_changelist")
-        timings = []
-        for _ in range(repeat + 1):
-            with QueryCounter(connection) as counter:
-                started = time.perf_counter()
-                response = client.get(url)
-                timings.append(time.perf_counter() - started)
-        pages[str(model._meta.verbose_name_plural)] = {
-            "url": url,
-            "status": response.status_code,
-            # The first render warms templates and caches.
-            "p50_ms": statistics.median(timings[1:]) * 1000,
-            "queries": counter.summary()["queries"],
-            "bytes": len(response.content),
-        }
+    for label in ("accounts", "token_blacklist"):
+        for model in filter(admin.site.is_registered, apps.get_app_config(label).get_models()):
+            url = reverse(f"admin:{label}_{model._meta.model_name}_changelist")
+            timings = []
+            for _ in range(renders + 1):
+                with QueryCounter(connection) as counter:
+                    started = time.perf_counter()
+                    response = client.get(url)
+                    timings.append(time.perf_counter() - started)
+            pages[str(model._meta.verbose_name_plural)] = {
+                "status": response.status_code,
+                # The first render warms templates and caches.
+                "p50_ms": statistics.median(timings[1:]) * 1000,
+                "queries": counter.queries,
+                "rows": model._default_manager.count(),
+            }
     return pages
 
 
-def counts() -> dict:
-    """Rows of each session and token table, and how many of them are expired."""
-    from django.db.models import Count, Q
-    from django.utils import timezone
-    from rest_framework_simplejwt.token_blacklist.models import BlacklistedToken, OutstandingToken
-
-    from accounts.models import Session, SessionToken
-
+def counts(up_to_token: int | None = None) -> dict:
+    """Rows per session and token table; with `up_to_token`, token rows up to that id only."""
+    result = {}
+    for name, model in TABLES.items():
+        rows = model.objects.all()
+        if up_to_token is not None and model is not Session:
+            key = "pk" if model is OutstandingToken else "token_id"
+            rows = rows.filter(**{f"{key}__lte": up_to_token})
+        result[name] = rows.count()
     now = timezone.now()
-    expired = Count("pk", filter=Q(expires_at__lte=now))
-    return {
-        "outstanding_tokens": OutstandingToken.objects.aggregate(n=Count("pk"), expired=expired),
-        "sessions": Session.objects.aggregate(n=Count("pk"), expired=expired),
-        "session_tokens": SessionToken.objects.count(),
-        "blacklisted_tokens": BlacklistedToken.objects.count(),
+    result["expired_sessions"] = Session.objects.filter(expires_at__lte=now).count()
+    result["expired_tokens"] = OutstandingToken.objects.filter(expires_at__lte=now).count()
+    result["max_token_id"] = OutstandingToken.objects.aggregate(top=Max("pk"))["top"] or 0
+    return result
+
+
+def cleanup_floor() -> dict:
+    """What PostgreSQL itself needs for the cleanup: five plain statements, one transaction."""
+    s, st = Session._meta.db_table, SessionToken._meta.db_table
+    bl, ot = BlacklistedToken._meta.db_table, OutstandingToken._meta.db_table
+    # Joins, not `IN (subquery) OR IN (subquery)`: a subquery whose ids outgrow work_mem
+    # cannot be hashed, and PostgreSQL then rescans it for every row.
+    statements = {
+        "current token links": f"UPDATE {s} SET current_token_id = NULL FROM {ot} "
+        f"WHERE {ot}.id = {s}.current_token_id AND {ot}.expires_at <= %(now)s",
+        "session tokens": f"DELETE FROM {st} USING {ot}, {s} "
+        f"WHERE {ot}.id = {st}.token_id AND {s}.id = {st}.session_id "
+        f"AND ({ot}.expires_at <= %(now)s OR {s}.expires_at <= %(now)s)",
+        "sessions": f"DELETE FROM {s} WHERE expires_at <= %(now)s",
+        "blacklisted tokens": f"DELETE FROM {bl} USING {ot} "
+        f"WHERE {ot}.id = {bl}.token_id AND {ot}.expires_at <= %(now)s",
+        "outstanding tokens": f"DELETE FROM {ot} WHERE expires_at <= %(now)s",
     }
-
-
-def profile_todos(requests: int = 300) -> dict:
-    """Profile GET /todos per side with pyinstrument (see bench.profiling)."""
-    from bench.profiling import profile_todos as run
-
-    return run(requests)
-
-
-def profile_refresh(requests: int = 150) -> dict:
-    """Profile refresh per side with pyinstrument (see bench.profiling)."""
-    from bench.profiling import profile_refresh as run
-
-    return run(requests)
+    rows = {}
+    started = time.perf_counter()
+    # The foreign keys are deferred: their checks run at the commit, inside the timing.
+    with transaction.atomic(), connection.cursor() as cursor:
+        now = timezone.now()
+        for name, sql in statements.items():
+            cursor.execute(sql, {"now": now})
+            rows[name] = cursor.rowcount
+    return {"sql_seconds": time.perf_counter() - started, "rows": rows}
 
 
 STEPS = {
-    "prepare": prepare,
-    "mint": mint,
-    "refresh_queries": refresh_queries,
-    "admin_changelists": admin_changelists,
-    "counts": counts,
-    "profile_todos": profile_todos,
-    "profile_refresh": profile_refresh,
+    step.__name__: step
+    for step in (prepare, mint, refresh_queries, admin_changelists, counts, cleanup_floor)
 }
 
-
-def main() -> None:
-    """Run the step named on the command line and print its result as JSON."""
-    django.setup()
+if __name__ == "__main__":
     step, kwargs = sys.argv[1], json.loads(sys.argv[2]) if len(sys.argv) > 2 else {}
     print(json.dumps(STEPS[step](**kwargs)))
-
-
-if __name__ == "__main__":
-    main()

@@ -1,24 +1,20 @@
-"""HTTP traffic to 127.0.0.1: timed single requests, sequential runs, and wrk load."""
+"""HTTP traffic to 127.0.0.1: timed single requests, and closed-loop load with wrk."""
 
 import http.client
 import json
-import os
 import re
 import shutil
-import statistics
 import subprocess
-import threading
 import time
 from dataclasses import dataclass
-
-from bench.stats import percentile
 
 
 @dataclass
 class Response:
-    """One answer: status, decoded JSON body (or None) and wall time in seconds."""
+    """One answer: status, raw and decoded JSON body (or None), and wall time in seconds."""
 
     status: int
+    raw: bytes
     body: object
     seconds: float
 
@@ -42,20 +38,15 @@ def request(port: int, method: str, path: str, *, body=None, token=None) -> Resp
         decoded = json.loads(raw) if raw else None
     except ValueError:
         decoded = None
-    return Response(response.status, decoded, seconds)
+    return Response(response.status, raw, decoded, seconds)
 
 
-def ensure_wrk(log) -> str | None:
-    """wrk's path, installing Debian's package when missing and allowed; None: use Python."""
-    if shutil.which("wrk"):
-        return shutil.which("wrk")
-    if shutil.which("apt-get") and os.geteuid() == 0:
-        for args in (["apt-get", "update", "-qq"], ["apt-get", "install", "-y", "-qq", "wrk"]):
-            try:
-                subprocess.run(args, stdout=log, stderr=log, timeout=300, check=True)
-            except (OSError, subprocess.SubprocessError):
-                return None
-    return shutil.which("wrk")
+def require_wrk() -> str:
+    """wrk's path; `.ci/run` installs Debian's package where it is missing."""
+    path = shutil.which("wrk")
+    if path is None:
+        raise RuntimeError("wrk is not installed (Debian: apt-get install wrk)")
+    return path
 
 
 _UNITS = {"us": 1e-6, "ms": 1e-3, "s": 1.0, "m": 60.0}
@@ -66,13 +57,11 @@ def _seconds(text: str) -> float:
     return float(value) * _UNITS[unit]
 
 
-def wrk_load(wrk: str | None, port: int, path: str, token: str, *, seconds: int, connections: int):
+def wrk(port: int, path: str, token: str, seconds: int, connections: int) -> dict:
     """Closed-loop load on one path: {"rps", "p50", "p99", "requests", "errors"} (seconds)."""
-    if wrk is None:
-        return python_load(port, path, token, seconds=seconds, connections=connections)
-    result = subprocess.run(
+    out = subprocess.run(
         [
-            wrk,
+            require_wrk(),
             f"--threads={min(2, connections)}",
             f"--connections={connections}",
             f"--duration={seconds}s",
@@ -84,62 +73,19 @@ def wrk_load(wrk: str | None, port: int, path: str, token: str, *, seconds: int,
         text=True,
         check=True,
         timeout=seconds + 30,
-    )
-    out = result.stdout
+    ).stdout
     latency = dict(re.findall(r"^\s+(50|99)%\s+(\S+)\s*$", out, re.MULTILINE))
     if set(latency) != {"50", "99"}:
         raise RuntimeError(f"unexpected wrk output:\n{out}")
-    errors = re.search(r"Non-2xx or 3xx responses: (\d+)", out)
-    socket_errors = re.search(r"Socket errors: (.*)$", out, re.MULTILINE)
+    # Answers that were not 2xx, and connections that failed (connect, read, write, timeout).
+    non_2xx = re.search(r"Non-2xx or 3xx responses: (\d+)", out)
+    sockets = re.search(r"Socket errors: (.*)$", out, re.MULTILINE)
+    failed = int(non_2xx.group(1)) if non_2xx else 0
+    failed += sum(map(int, re.findall(r"\d+", sockets.group(1)))) if sockets else 0
     return {
         "rps": float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1)),
         "p50": _seconds(latency["50"]),
         "p99": _seconds(latency["99"]),
         "requests": int(re.search(r"(\d+) requests in", out).group(1)),
-        "errors": int(errors.group(1)) if errors else 0,
-        "socket_errors": socket_errors.group(1) if socket_errors else "",
-    }
-
-
-def python_load(port: int, path: str, token: str, *, seconds: int, connections: int) -> dict:
-    """wrk's measure in Python threads with keep-alive connections (a slower client)."""
-    deadline = time.perf_counter() + seconds
-    latencies: list[float] = []
-    errors = [0]
-    lock = threading.Lock()
-
-    def worker():
-        conn = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
-        mine, bad = [], 0
-        while time.perf_counter() < deadline:
-            started = time.perf_counter()
-            try:
-                conn.request("GET", path, headers={"Authorization": f"Bearer {token}"})
-                response = conn.getresponse()
-                response.read()
-            except (OSError, http.client.HTTPException):
-                conn.close()
-                conn = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
-                continue
-            mine.append(time.perf_counter() - started)
-            bad += response.status >= 300
-        conn.close()
-        with lock:
-            latencies.extend(mine)
-            errors[0] += bad
-
-    threads = [threading.Thread(target=worker) for _ in range(connections)]
-    started = time.perf_counter()
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
-    elapsed = time.perf_counter() - started
-    return {
-        "rps": len(latencies) / elapsed,
-        "p50": statistics.median(latencies),
-        "p99": percentile(latencies, 99),
-        "requests": len(latencies),
-        "errors": errors[0],
-        "socket_errors": "",
+        "errors": failed,
     }

@@ -1,4 +1,4 @@
-"""Operations and guarantees at scale: admin pages, cleanup, the refresh race, two instances."""
+"""Guarantees and operations: the refresh race, two instances, admin pages, cleanup."""
 
 import os
 import subprocess
@@ -6,127 +6,217 @@ import sys
 import threading
 import time
 from collections import Counter
+from functools import partial
 
-from bench.config import LARGE_DB, MAIN_DB, Run
-from bench.databases import ROOT, django_env, inside
-from bench.inside import BENCH_USERNAME
+from bench.config import BENCH_USERNAME, REFRESHING, SIDES, Run, Side
+from bench.databases import ROOT, django_env, django_step, drop, recreate
 from bench.load import request
-from bench.measures_speed import REFRESH
+from bench.measures_speed import Chain, mint, percentile
+from bench.servers import Pool, gunicorn
 
 REVOKED = "You have been logged out. Please log in again."
 
 
-def admin(run: Run) -> dict:
-    """Changelist render time and queries, on the small and the million-token database."""
-    return {
-        database: {
-            "counts": inside(run.env, database, "counts", log=run.log),
-            "pages": inside(run.env, database, "admin_changelists", log=run.log),
-        }
-        for database in (MAIN_DB, LARGE_DB)
-    }
-
-
-def cleanup(run: Run, timeout: float) -> dict:
-    """`manage.py cleanup_tokens` on the million expired rows: wall time and peak RSS."""
-    env = django_env(run.env, LARGE_DB)
-    command = [sys.executable, "manage.py", "cleanup_tokens"]
-    available = subprocess.run(
-        [sys.executable, "manage.py", "help", "cleanup_tokens"],
-        cwd=ROOT,
-        env=env,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-        check=False,
-    )
-    if available.returncode != 0:
-        return {"available": False}
-    before = inside(run.env, LARGE_DB, "counts", log=run.log)
-    started = time.perf_counter()
-    process = subprocess.Popen(command, cwd=ROOT, env=env, stdout=run.log, stderr=run.log)
-    stopped = False
-    while True:
-        # wait4 gives this child's own rusage: its peak RSS, not any other child's.
-        pid, status, usage = os.wait4(process.pid, os.WNOHANG)
-        if pid:
-            break
-        if time.perf_counter() - started > timeout and not stopped:
-            # Keep the whole bench bounded: stop it, and report how far it got.
-            process.terminate()
-            stopped = True
-        time.sleep(0.2)
-    seconds = time.perf_counter() - started
-    process.returncode = os.waitstatus_to_exitcode(status)
-    after = inside(run.env, LARGE_DB, "counts", log=run.log)
-    return {
-        "available": True,
-        "exit_code": process.returncode,
-        "stopped_after_timeout": stopped,
-        "timeout": timeout,
-        "seconds": seconds,
-        "peak_rss_mb": usage.ru_maxrss / 1024,  # Linux reports kilobytes
-        "before": before,
-        "after": after,
-    }
-
-
-def _race(port: int, side: str, token: str, size: int) -> dict:
-    """`size` simultaneous refreshes of one refresh token: who wins, and what the rest get."""
-    path, field, _ = REFRESH[side]
+def _burst(port: int, side: Side, token: str, size: int) -> dict:
+    """`size` simultaneous refreshes of one token: statuses, distinct pairs, and after."""
     barrier = threading.Barrier(size)
-    statuses: list[int] = []
+    answers = []
     lock = threading.Lock()
 
     def one():
         barrier.wait(timeout=30)
         try:
-            status = request(port, "POST", path, body={field: token}).status
+            response = request(port, "POST", side.refresh, body={side.refresh_field: token})
         except OSError:
-            status = 0  # connection failed: counted apart from any answer
+            response = None  # connection failed: counted as status 0
         with lock:
-            statuses.append(status)
+            answers.append(response)
 
     threads = [threading.Thread(target=one) for _ in range(size)]
     for thread in threads:
         thread.start()
     for thread in threads:
         thread.join(timeout=120)
-    seen = Counter(statuses)
+    statuses = Counter(answer.status if answer else 0 for answer in answers)
+    pairs = Counter(
+        (answer.body[side.access_field], answer.body[side.refresh_field])
+        for answer in answers
+        if answer and answer.status == 200
+    )
+    alive = None
+    if pairs:
+        # Is the session still alive? Refresh once more with the token most answers carried.
+        (_, refresh_token), _ = pairs.most_common(1)[0]
+        alive = request(port, "POST", side.refresh, body={side.refresh_field: refresh_token})
     return {
-        "winners": seen[200],
-        "server_errors": sum(n for s, n in seen.items() if s >= 500),
-        "statuses": {str(s): n for s, n in sorted(seen.items())},
+        "statuses": {str(status): n for status, n in sorted(statuses.items())},
+        "distinct_pairs": len(pairs),
+        "alive_status": alive.status if alive else None,
     }
 
 
-def race(run: Run, port: int) -> dict:
-    """50 parallel refreshes of one token on gunicorn + PostgreSQL, ours and stock."""
-    pairs = inside(run.env, MAIN_DB, "mint", log=run.log, ours=1, stock=1)
-    size = run.volumes.race_size
-    ours = _race(port, "ours", pairs["ours"][0]["refresh"], size)
-    # The losers presented a rotated-out token: reuse detection ends the session.
-    after = request(port, "GET", "/todos", token=pairs["ours"][0]["access"])
-    ours["access_after"] = {"status": after.status, "error": (after.body or {}).get("error")}
-    return {"ours": ours, "stock": _race(port, "stock", pairs["stock"][0]["refresh"], size)}
+def race(run: Run, pool: Pool) -> dict:
+    """Threads released by one barrier POST the same refresh token at once (50 in the full
+    run). Reported: the status counts, how many distinct (access, refresh) pairs the 200s
+    carried, and whether the session lives on: one more refresh with the refresh token most
+    200s carried (200: alive).
+    """
+    v = run.volumes
+    port = pool.get(v.main_db).port
+    pairs = mint(run, v.main_db, ours=1, stock=1)
+    return {
+        name: _burst(port, SIDES[name], pairs[name][0]["refresh"], v.race_size)
+        for name in REFRESHING
+    }
 
 
-def two_instances(run: Run, port_a: int, port_b: int) -> dict:
-    """Log out on server A, then call server B with the same access token."""
+def instances(run: Run, pool: Pool) -> dict:
+    """Two gunicorn servers on one database: log in and out on A, then call B with the same
+    access token at once, and refresh on B with the logged-out refresh token.
+    """
+    port_a, port_b = pool.get(run.volumes.main_db).port, pool.get(run.volumes.main_db, "b").port
     body = {"username": BENCH_USERNAME, "password": run.password}
     tokens = request(port_a, "POST", "/auth/login", body=body).body
     access, refresh = tokens["access_token"], tokens["refresh_token"]
-    before = request(port_b, "GET", "/todos", token=access)
+    ours = SIDES["ours"]
+    before = request(port_b, "GET", ours.todos, token=access)
     logout = request(port_a, "POST", "/auth/logout", body={"refresh_token": refresh}, token=access)
     logged_out_at = time.perf_counter()
-    after = request(port_b, "GET", "/todos", token=access)
+    after = request(port_b, "GET", ours.todos, token=access)
     seconds_after_logout = time.perf_counter() - logged_out_at
-    refresh_b = request(port_b, "POST", "/auth/refresh", body={"refresh_token": refresh})
+    refresh_b = request(port_b, "POST", ours.refresh, body={ours.refresh_field: refresh})
     return {
         "b_before_logout": before.status,
         "a_logout": logout.status,
         "b_after_logout": after.status,
-        "b_after_logout_error": (after.body or {}).get("error"),
         "b_after_logout_ms": seconds_after_logout * 1000,
         "b_refresh_after_logout": refresh_b.status,
         "revoked_message": (after.body or {}).get("error") == REVOKED,
+    }
+
+
+def admin(run: Run, pool: Pool) -> dict:
+    """The test client, as a superuser, renders the changelist of every model of the
+    `accounts` and `token_blacklist` apps the admin registers, on the large database against
+    the small one; p50 of several renders after a warm-up, queries by `QueryCounter`.
+    """
+    v = run.volumes
+    return {
+        size: django_step(
+            run.env, db, "bench.inside", "admin_changelists", run.log, renders=v.admin_renders
+        )
+        for size, db in (("small", v.main_db), ("large", v.large_db))
+    }
+
+
+def _looping(chain: Chain, work) -> tuple[object, dict]:
+    """Run work() while a loop of refreshes runs beside it; work's result, the loop's p99."""
+    stop, latencies, failures = threading.Event(), [], []
+
+    def loop():
+        while not stop.is_set():
+            try:
+                latencies.append(chain.step())
+            except (RuntimeError, OSError) as exc:
+                failures.append(str(exc)[:200])  # the first failure ends the loop
+                return
+
+    thread = threading.Thread(target=loop)
+    thread.start()
+    try:
+        result = work()
+    finally:
+        stop.set()
+        thread.join(timeout=120)
+    if not latencies:
+        raise RuntimeError(f"the refresh loop failed at once: {failures}")
+    return result, {"n": len(latencies), "failures": failures, "p99": percentile(latencies, 99)}
+
+
+def _timed(run: Run, database: str, step: str) -> dict:
+    """A bench.inside step and its wall time, Django's start included as for a command."""
+    started = time.perf_counter()
+    result = django_step(run.env, database, "bench.inside", step, run.log)
+    return {**result, "seconds": time.perf_counter() - started}
+
+
+def _cleanup_tokens(run: Run, database: str) -> dict:
+    """`manage.py cleanup_tokens`: wall time, exit code, and the child's own peak RSS."""
+    started = time.perf_counter()
+    process = subprocess.Popen(
+        [sys.executable, "manage.py", "cleanup_tokens"],
+        cwd=ROOT,
+        env=django_env(run.env, database),
+        stdout=run.log,
+        stderr=run.log,
+    )
+    stopped = False
+    try:
+        while True:
+            # wait4 gives this child's own rusage: its peak RSS, not any other child's.
+            pid, status, usage = os.wait4(process.pid, os.WNOHANG)
+            if pid:
+                break
+            if time.perf_counter() - started > run.volumes.cleanup_timeout and not stopped:
+                process.terminate()  # keep the run bounded; the report says where it stopped
+                stopped = True
+            time.sleep(0.1)
+    finally:
+        if not pid:
+            process.kill()
+            process.wait()
+    process.returncode = os.waitstatus_to_exitcode(status)
+    return {
+        "seconds": time.perf_counter() - started,
+        "exit_code": process.returncode,
+        "stopped": stopped,
+        "peak_rss_mb": usage.ru_maxrss / 1024,  # Linux reports kilobytes
+    }
+
+
+def cleanup(run: Run, pool: Pool) -> dict:
+    """`seed_sessions --expired --chain=2` seeds a million expired tokens, about half
+    blacklisted, with 100,000 expired sessions and their links; the database is cloned
+    (`CREATE DATABASE ... TEMPLATE`). On the copy, the SQL floor: five statements in one
+    transaction (null the sessions' links to expired tokens; delete the session links of
+    expired sessions and tokens, the expired sessions, the blacklist rows and the expired
+    tokens). On the original, `manage.py cleanup_tokens`. Both are timed as processes, Django's
+    start included, each with a loop of sequential refreshes against gunicorn on its
+    database beside it; the loop's p99 during `cleanup_tokens` is set against the same loop
+    just before. Peak RSS is the child's own (`wait4`); rows/s counts tokens and sessions.
+    Afterwards the rows per table must be the same on both copies (the loops' rows left out).
+    """
+    v = run.volumes
+    large, copy = v.large_db, f"{v.large_db}_copy"
+    pool.close()  # CREATE DATABASE ... TEMPLATE needs its template idle
+
+    def counts(database: str, up_to_token: int | None = None) -> dict:
+        return django_step(
+            run.env, database, "bench.inside", "counts", run.log, up_to_token=up_to_token
+        )
+
+    # Rows the refresh loops add (tokens past this id) are left out of every count.
+    watermark = counts(large)["max_token_id"]
+    loop_token = mint(run, large, ours=1)["ours"][0]["refresh"]
+    before = counts(large, watermark)
+    recreate(copy, template=large)
+    try:
+        with gunicorn(run.env, copy, run.log) as server:
+            chain = Chain(server.port, SIDES["ours"], loop_token)
+            floor, floor_loop = _looping(chain, partial(_timed, run, copy, "cleanup_floor"))
+        floor["after"] = counts(copy, watermark)
+    finally:
+        drop(copy)
+    with gunicorn(run.env, large, run.log) as server:
+        chain = Chain(server.port, SIDES["ours"], loop_token)
+        _, quiet = _looping(chain, lambda: time.sleep(v.cleanup_loop_seconds))
+        ours, busy = _looping(chain, partial(_cleanup_tokens, run, large))
+    ours["after"] = counts(large, watermark)
+    return {
+        "before": before,
+        "ours": ours,
+        "floor": floor,
+        "quiet": quiet,
+        "busy": busy,
+        "floor_loop": floor_loop,
     }

@@ -1,174 +1,201 @@
-"""Speed, ours against a baseline in alternating rounds: requests, refresh, login, scale."""
+"""Speed, each side against its baseline in alternating rounds: todos, refresh, login, scale."""
 
 import statistics
 import time
+from collections.abc import Callable
+from functools import partial
 
 from django.contrib.auth.hashers import PBKDF2PasswordHasher
 
-from bench.config import LARGE_DB, MAIN_DB, Run
-from bench.databases import inside
-from bench.inside import BENCH_USERNAME
-from bench.load import request, wrk_load
-from bench.servers import Server, cpu_used
-from bench.stats import alternate, medians
-
-REFRESH = {
-    # side: (path, request field, response field)
-    "ours": ("/auth/refresh", "refresh_token", "refresh_token"),
-    "stock": ("/stock/refresh", "refresh", "refresh"),
-}
+from bench.config import BENCH_USERNAME, REFRESHING, SIDES, Run, Side
+from bench.databases import django_step
+from bench.load import Response, request, wrk
+from bench.servers import Pool
 
 
-def todos(run: Run, server: Server) -> dict:
-    """GET /todos under wrk: our SessionJWTAuthentication against stock JWTAuthentication.
+def percentile(values: list[float], q: float) -> float:
+    """The q-th percentile (0-100) by linear interpolation."""
+    ordered = sorted(values)
+    position = (len(ordered) - 1) * q / 100
+    low = int(position)
+    high = min(low + 1, len(ordered) - 1)
+    return ordered[low] + (ordered[high] - ordered[low]) * (position - low)
 
-    Besides wrk's throughput and latency, each round records the CPU time the server
-    (gunicorn and its PostgreSQL backends) spent per request: on a machine shared with
-    other work that is steadier than wall-clock throughput.
-    """
-    profile = inside(run.env, MAIN_DB, "profile_todos", log=run.log, requests=200)
-    pairs = inside(run.env, MAIN_DB, "mint", log=run.log, ours=1, stock=1)
-    paths = {"ours": "/todos", "stock": "/stock/todos"}
-    v = run.volumes
 
-    def side(name: str, seconds: int):
-        token = pairs[name][0]["access"]
+def alternate(rounds: int, sides: dict[str, Callable[[], dict]]) -> dict[str, list[dict]]:
+    """Run the sides forward then backward each round (A B B A), so drift falls on all alike."""
+    results: dict[str, list[dict]] = {name: [] for name in sides}
+    order = [*sides, *reversed(sides)]
+    for _ in range(rounds):
+        for name in order:
+            results[name].append(sides[name]())
+    return results
 
-        def one_round() -> dict:
-            before = server.cpu_seconds()
-            result = wrk_load(
-                run.wrk,
-                server.port,
-                paths[name],
-                token,
-                seconds=seconds,
-                connections=v.wrk_connections,
-            )
-            cpu = cpu_used(before, server.cpu_seconds())
-            return {**result, "cpu_ms": cpu * 1000 / max(result["requests"], 1)}
 
-        return one_round
-
-    for name in paths:
-        side(name, 2)()  # warm-up: connections, worker caches
-    rounds = alternate(v.wrk_rounds, {name: side(name, v.wrk_seconds) for name in paths})
-    summary = {
-        name: {
-            **medians(r),
-            "errors": sum(x["errors"] for x in r),
-            "rps_rounds": [x["rps"] for x in r],
-        }
-        for name, r in rounds.items()
+def medians(samples: list[dict]) -> dict:
+    """The median of each numeric key over samples."""
+    return {
+        key: statistics.median(sample[key] for sample in samples)
+        for key, value in samples[0].items()
+        if isinstance(value, int | float)
     }
-    return {**summary, "profile": profile}
 
 
-def _refresh_chain(port: int, side: str, token: str, count: int) -> tuple[str, list[float]]:
-    """`count` sequential refreshes, each with the token the previous one returned."""
-    path, field, answer = REFRESH[side]
-    latencies = []
-    for _ in range(count):
-        response = request(port, "POST", path, body={field: token})
-        if response.status != 200:
-            raise RuntimeError(f"{side} refresh answered {response.status}: {response.body}")
-        token = response.body[answer]
-        latencies.append(response.seconds)
-    return token, latencies
+def mint(run: Run, database: str, ours: int = 0, stock: int = 0) -> dict:
+    """Fresh token pairs on `database` (see bench.inside.mint)."""
+    return django_step(run.env, database, "bench.inside", "mint", run.log, ours=ours, stock=stock)
+
+
+def todos(run: Run, pool: Pool) -> dict:
+    """`GET /todos` of a user with 20 todos under wrk (32 connections): ours (`/todos`), stock
+    (`/stock/todos`, the same `TodoViewSet` behind SimpleJWT's `JWTAuthentication`) and the
+    floor (`/floor/todos`, bench/floor.py: PyJWT and raw SQL, no DRF), whose body is first
+    checked byte for byte against ours. Each round runs the sides forward then backward
+    (A B C C B A). CPU per request: user + system CPU of gunicorn's processes (app), plus
+    that of PostgreSQL's backends (app + db), over the requests wrk completed; per side the
+    median over rounds. Throughput swings between two modes on this VM: judge by CPU.
+    """
+    v = run.volumes
+    server = pool.get(v.main_db)
+    pairs = mint(run, v.main_db, ours=1, stock=1)
+    # The floor authenticates our session's token.
+    tokens = {"ours": pairs["ours"][0]["access"], "stock": pairs["stock"][0]["access"]}
+    tokens["floor"] = tokens["ours"]
+    bodies = {
+        name: request(server.port, "GET", SIDES[name].todos, token=tokens[name]) for name in SIDES
+    }
+    for name, response in bodies.items():
+        if response.status != 200 or response.raw != bodies["ours"].raw:
+            raise RuntimeError(f"{name} answered {response.status}, not the body of /todos")
+
+    def one_round(name: str, seconds: int) -> dict:
+        load = partial(
+            wrk, server.port, SIDES[name].todos, tokens[name], seconds, v.wrk_connections
+        )
+        result, app, db = server.cpu_during(load)
+        requests = max(result["requests"], 1)
+        return {
+            **result,
+            "cpu_app_ms": app * 1000 / requests,
+            "cpu_all_ms": (app + db) * 1000 / requests,
+        }
+
+    for name in SIDES:
+        one_round(name, 1)  # warm-up: connections, worker caches
+    rounds = alternate(
+        v.wrk_rounds, {name: partial(one_round, name, v.wrk_seconds) for name in SIDES}
+    )
+    return {
+        name: {**medians(samples), "errors": sum(s["errors"] for s in samples)}
+        for name, samples in rounds.items()
+    }
+
+
+def _seconds(response: Response) -> float:
+    """The wall time of a 200 answer; anything else stops the measure."""
+    if response.status != 200:
+        raise RuntimeError(f"answered {response.status}: {response.body}")
+    return response.seconds
+
+
+def _p50(count: int, once: Callable[[], float]) -> dict:
+    """The median of `count` timed calls."""
+    return {"p50": statistics.median(once() for _ in range(count))}
 
 
 class Chain:
-    """A refresh-token chain that keeps rotating across rounds."""
+    """A refresh-token chain that keeps rotating: each refresh sends the last one's token."""
 
-    def __init__(self, port: int, side: str, token: str, count: int):
+    def __init__(self, port: int, side: Side, token: str, count: int = 1):
         self.port, self.side, self.token, self.count = port, side, token, count
 
+    def step(self) -> float:
+        """One refresh; its wall time in seconds."""
+        field = self.side.refresh_field
+        response = request(self.port, "POST", self.side.refresh, body={field: self.token})
+        seconds = _seconds(response)
+        self.token = response.body[field]
+        return seconds
+
     def __call__(self) -> dict:
-        self.token, latencies = _refresh_chain(self.port, self.side, self.token, self.count)
-        return {"p50": statistics.median(latencies)}
+        return _p50(self.count, self.step)
 
 
-def refresh(run: Run, port: int) -> dict:
-    """POST refresh: queries and transactions in-process, p50 over HTTP; ours against stock."""
-    queries = inside(run.env, MAIN_DB, "refresh_queries", log=run.log)
-    profile = inside(run.env, MAIN_DB, "profile_refresh", log=run.log, requests=150)
-    pairs = inside(run.env, MAIN_DB, "mint", log=run.log, ours=1, stock=1)
+def refresh(run: Run, pool: Pool) -> dict:
+    """Queries, writes and transactions of one refresh, ours against stock SimpleJWT's
+    `TokenRefreshView` (rotation + blacklist), counted by `tests.querycount.QueryCounter`
+    through the URLconf; p50 of sequential chains of refreshes over HTTP, each sending the
+    token the one before returned, a fresh connection each, sides alternating.
+    """
     v = run.volumes
+    queries = django_step(run.env, v.main_db, "bench.inside", "refresh_queries", run.log)
+    port = pool.get(v.main_db).port
+    pairs = mint(run, v.main_db, ours=1, stock=1)
     chains = {
-        side: Chain(port, side, pairs[side][0]["refresh"], v.refreshes_per_round)
-        for side in REFRESH
+        name: Chain(port, SIDES[name], pairs[name][0]["refresh"], v.refreshes_per_round)
+        for name in REFRESHING
     }
     for chain in chains.values():
-        chain.token = _refresh_chain(port, chain.side, chain.token, 3)[0]  # warm-up
+        chain.step()  # warm-up
     rounds = alternate(v.rounds, chains)
-    return {
-        **{side: {**queries[side], **medians(rounds[side])} for side in REFRESH},
-        "profile": profile,
-    }
+    return {name: {**queries[name], **medians(rounds[name])} for name in REFRESHING}
 
 
-def login(run: Run, port: int, password_hash: str) -> dict:
-    """p50 of POST /auth/login against p50 of one verify by the hasher the user's hash names."""
+def login(run: Run, pool: Pool) -> dict:
+    """p50 of `POST /auth/login` over HTTP against p50 of one `PBKDF2PasswordHasher.verify`
+    of the same user's hash in the bench's own process (Django's default hasher and
+    iterations), alternating.
+    """
     hasher = PBKDF2PasswordHasher()
-    algorithm, iterations, *_ = password_hash.split("$")
+    algorithm, iterations, *_ = run.password_hash.split("$")
     if algorithm != hasher.algorithm:
         raise RuntimeError(f"expected Django's default PBKDF2 hash, found {algorithm}")
-    n = run.volumes.logins_per_round
+    port = pool.get(run.volumes.main_db).port
+    body = {"username": BENCH_USERNAME, "password": run.password}
 
-    def http_login() -> dict:
-        times = []
-        for _ in range(n):
-            body = {"username": BENCH_USERNAME, "password": run.password}
-            response = request(port, "POST", "/auth/login", body=body)
-            if response.status != 200:
-                raise RuntimeError(f"login answered {response.status}: {response.body}")
-            times.append(response.seconds)
-        return {"p50": statistics.median(times)}
+    def verify() -> float:
+        started = time.perf_counter()
+        if not hasher.verify(run.password, run.password_hash):
+            raise RuntimeError("the bench password does not verify")
+        return time.perf_counter() - started
 
-    def verify() -> dict:
-        times = []
-        for _ in range(n):
-            started = time.perf_counter()
-            if not hasher.verify(run.password, password_hash):
-                raise RuntimeError("the bench password does not verify")
-            times.append(time.perf_counter() - started)
-        return {"p50": statistics.median(times)}
-
-    http_login(), verify()  # warm-up
-    rounds = alternate(run.volumes.rounds, {"login": http_login, "verify": verify})
+    sides = {
+        "login": lambda: _seconds(request(port, "POST", "/auth/login", body=body)),
+        "verify": verify,
+    }
+    for once in sides.values():
+        once()  # warm-up
+    count = run.volumes.logins_per_round
+    rounds = alternate(
+        run.volumes.rounds, {n: partial(_p50, count, once) for n, once in sides.items()}
+    )
     return {
-        "iterations": int(iterations),
         "algorithm": algorithm,
-        **{side: medians(r) for side, r in rounds.items()},
+        "iterations": int(iterations),
+        **{name: medians(samples) for name, samples in rounds.items()},
     }
 
 
-def scale(run: Run, small_port: int, large_port: int) -> dict:
-    """Refresh and authenticated GET p50, small database against the million-token one."""
+def scale(run: Run, pool: Pool) -> dict:
+    """Refresh and authenticated `GET /todos` p50 against a server on the small database
+    (about 1,000 outstanding tokens) and one on the large copy (a million expired tokens
+    more), alternating.
+    """
     v = run.volumes
     sides = {}
-    for name, port, database in (("small", small_port, MAIN_DB), ("large", large_port, LARGE_DB)):
-        pair = inside(run.env, database, "mint", log=run.log, ours=1)["ours"][0]
-        sides[name] = _ScaleSide(port, pair, v.scale_refreshes, v.scale_requests)
+    for name, database in (("small", v.main_db), ("large", v.large_db)):
+        port = pool.get(database).port
+        pair = mint(run, database, ours=1)["ours"][0]
+        chain = Chain(port, SIDES["ours"], pair["refresh"], v.scale_refreshes)
+        get = partial(request, port, "GET", SIDES["ours"].todos, token=pair["access"])
+        sides[name] = partial(_scale_round, chain, get, v.scale_requests)
     for side in sides.values():
         side()  # warm-up
     rounds = alternate(v.rounds, sides)
-    return {name: medians(r) for name, r in rounds.items()}
+    return {name: medians(samples) for name, samples in rounds.items()}
 
 
-class _ScaleSide:
+def _scale_round(chain: Chain, get: Callable[[], Response], requests: int) -> dict:
     """One database's round: a run of refreshes, then a run of authenticated GETs."""
-
-    def __init__(self, port: int, pair: dict, refreshes: int, requests: int):
-        self.port, self.requests = port, requests
-        self.chain = Chain(port, "ours", pair["refresh"], refreshes)
-        self.access = pair["access"]
-
-    def __call__(self) -> dict:
-        refresh_p50 = self.chain()["p50"]
-        latencies = []
-        for _ in range(self.requests):
-            response = request(self.port, "GET", "/todos", token=self.access)
-            if response.status != 200:
-                raise RuntimeError(f"GET /todos answered {response.status}: {response.body}")
-            latencies.append(response.seconds)
-        return {"refresh_p50": refresh_p50, "get_p50": statistics.median(latencies)}
+    get_p50 = _p50(requests, lambda: _seconds(get()))["p50"]
+    return {"refresh_p50": chain()["p50"], "get_p50": get_p50}

@@ -1,189 +1,215 @@
-"""The machine's description and the markdown report written to BENCHMARKS.md."""
+"""The report: the machine, one row per result with its target, and how each was measured."""
 
 import os
 import platform
+import statistics
 import subprocess
+import time
 from datetime import UTC, datetime
 from importlib import metadata
 
-from bench import rows
-from bench.config import LARGE_DB, Run
 from bench.databases import server_version
+from bench.load import require_wrk
 from bench.servers import THREADS, WORKERS
 
+HEADER = ("measure", "A", "B", "A / B", "target", "result")
+TABLES = ("sessions", "session_tokens", "blacklisted_tokens", "outstanding_tokens")
+# measure, row, A and B as "side.key" of each run's result, target of A / B. The ratio
+# is the median over runs of each run's A / B, with min-max beside it for several runs.
+# fmt: off
+RATIOS = (
+    ("todos", "`GET /todos` CPU/request, app", "stock.cpu_app_ms", "ours.cpu_app_ms", ">= 0.95"),
+    ("todos", "`GET /todos` CPU/request, app + db", "stock.cpu_all_ms", "ours.cpu_all_ms",
+     ">= 0.95"),
+    ("todos", "`GET /todos` CPU/request, app", "ours.cpu_app_ms", "floor.cpu_app_ms", "<= 2.0"),
+    ("todos", "`GET /todos` CPU/request, app + db", "ours.cpu_all_ms", "floor.cpu_all_ms",
+     "<= 2.0"),
+    ("todos", "`GET /todos` throughput (bimodal here)", "ours.rps", "stock.rps", ""),
+    ("refresh", "refresh p50 over HTTP", "ours.p50", "stock.p50", "<= 0.8"),
+    ("login", "login p50 / one PBKDF2 verify", "login.p50", "verify.p50", "<= 1.05"),
+    ("scale", "scale: refresh p50, 1M vs 1k tokens", "large.refresh_p50", "small.refresh_p50",
+     "<= 1.2"),
+    ("scale", "scale: authenticated GET p50, 1M vs 1k", "large.get_p50", "small.get_p50",
+     "<= 1.2"),
+    ("cleanup", "cleanup: `cleanup_tokens` vs SQL floor", "ours.seconds", "floor.seconds",
+     "<= 1.3"),
+    ("cleanup", "cleanup: refresh p99 during vs without", "busy.p99", "quiet.p99", "<= 2.0"),
+)
+# fmt: on
 
-def machine(run: Run) -> dict:
-    """Cores, memory, CPU model, and the versions of everything measured."""
-    cpu = "unknown"
+
+def machine() -> dict:
+    """Cores, memory, load, and the versions of everything measured."""
     with open("/proc/cpuinfo") as cpuinfo:
-        for line in cpuinfo:
-            if line.startswith("model name"):
-                cpu = line.split(":", 1)[1].strip()
-                break
+        cpus = [line.split(":", 1)[1].strip() for line in cpuinfo if line.startswith("model name")]
     with open("/proc/meminfo") as meminfo:
         memory_kb = int(meminfo.readline().split()[1])
-    wrk = "Python fallback (wrk not installed)"
-    if run.wrk:
-        out = subprocess.run([run.wrk, "-v"], capture_output=True, text=True, check=False)
-        wrk = (out.stdout or out.stderr).split("Copyright")[0].strip()
+    wrk = subprocess.run([require_wrk(), "-v"], capture_output=True, text=True, check=False)
+    versions = ("Django", "djangorestframework", "djangorestframework-simplejwt", "psycopg")
     return {
-        "CPU": f"{cpu}, {os.cpu_count()} cores",
+        "CPU": f"{cpus[0] if cpus else 'unknown'}, {os.cpu_count()} cores",
         "Memory": f"{memory_kb / 1024 / 1024:.1f} GiB",
+        "Load average at start": " ".join(f"{n:.2f}" for n in os.getloadavg()),
         "OS": f"{platform.system()} {platform.release()}",
         "Python": platform.python_version(),
-        "Django": metadata.version("django"),
-        "Django REST framework": metadata.version("djangorestframework"),
-        "SimpleJWT": metadata.version("djangorestframework-simplejwt"),
+        **{name: metadata.version(name) for name in versions},
         "PostgreSQL": server_version(),
-        "psycopg": metadata.version("psycopg"),
-        "gunicorn": f"{metadata.version('gunicorn')}, {WORKERS} workers x {THREADS} threads "
-        "(gthread)",
-        "Load generator": wrk,
+        "gunicorn": f"{metadata.version('gunicorn')}, {WORKERS} workers x {THREADS} threads",
+        "Load generator": (wrk.stdout or wrk.stderr).split("Copyright")[0].strip(),
     }
 
 
-def table(header: tuple[str, ...], body: list[tuple[str, ...]]) -> str:
-    """A markdown table."""
-    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
-    lines += ["| " + " | ".join(row) + " |" for row in body]
-    return "\n".join(lines)
+def _get(run: dict, path: str) -> float:
+    side, key = path.split(".")
+    return run[side][key]
 
 
-def render(results: dict, info: dict, seconds: float, volumes) -> str:
-    """The whole BENCHMARKS.md."""
-    body = rows.rows(results)
-    counts = results.get("admin", {}).get(LARGE_DB, {}).get("counts")
-    scale_note = ""
-    if counts:
-        scale_note = (
-            f"The large database held {counts['outstanding_tokens']['n']:,} outstanding tokens "
-            f"and {counts['sessions']['n']:,} sessions when the admin was measured."
+def _shown(path: str, runs: list[dict]) -> str:
+    """The median over runs of one value, named by its side; seconds are shown as ms."""
+    side, key = path.split(".")
+    value = statistics.median(_get(run, path) for run in runs)
+    if key == "rps":
+        return f"{side} {value:,.0f}/s"
+    if key == "seconds":
+        return f"{side} {value:.1f} s"
+    return f"{side} {value if key.endswith('_ms') else value * 1000:.2f} ms"
+
+
+def _row(measure: str, a: str, b: str, target: str, ok: bool | None, ratio: str = "") -> tuple:
+    """One table row; `ok` None means the row is reported, not judged."""
+    return (measure, a, b, ratio, target, "" if ok is None else "met" if ok else "**missed**")
+
+
+def _ratio(runs: list[dict], measure: str, a: str, b: str, target: str) -> tuple:
+    """One RATIOS row: the median ratio over runs, its spread, and the verdict."""
+    ratios = [_get(run, a) / _get(run, b) for run in runs]
+    middle = statistics.median(ratios)
+    spread = f" ({min(ratios):.3f}-{max(ratios):.3f}, {len(runs)} runs)" if len(runs) > 1 else ""
+    op, _, bound = target.partition(" ")
+    ok = None if not op else middle >= float(bound) if op == ">=" else middle <= float(bound)
+    return _row(
+        measure, _shown(a, runs), _shown(b, runs), target or "report", ok, f"{middle:.3f}{spread}"
+    )
+
+
+_queries = (
+    "{queries} queries ({writes} writes) in {transactions} transactions, {autocommit} in autocommit"
+).format_map
+_page = "{p50_ms:.0f} ms, {queries} queries, HTTP {status}, {rows:,} rows".format_map
+_instances = (
+    "B: {b_before_logout} before, {b_after_logout} {b_after_logout_ms:.0f} ms after; "
+    "refresh on B: {b_refresh_after_logout}"
+).format_map
+
+
+def _burst(r: dict) -> str:
+    alive = {200: "alive", None: "no pair to try"}.get(
+        r["alive_status"], f"ended ({r['alive_status']})"
+    )
+    statuses = ", ".join(f"{n} x {status}" for status, n in r["statuses"].items())
+    return f"{statuses}; {r['distinct_pairs']} distinct pairs; session {alive}"
+
+
+def _facts(name: str, r: dict) -> list[tuple]:
+    """The rows that are not ratios: query counts, statuses, memory, equality."""
+    if name == "refresh":
+        ok = (
+            r["ours"]["queries"] <= 5
+            and r["ours"]["transactions"] == 1
+            and not r["ours"]["autocommit"]
         )
-    return "\n\n".join(
-        [
-            "# Benchmarks",
-            "Produced by `make bench` (`python -m bench`) on "
-            f"{datetime.now(UTC):%Y-%m-%d %H:%M} UTC in {seconds / 60:.1f} minutes. "
-            "Ours is `accounts.authentication.SessionJWTAuthentication` and "
-            "`POST /auth/refresh`; stock is SimpleJWT's `JWTAuthentication` and "
-            "`TokenRefreshView` (rotation + blacklist), mounted by `bench/urls.py` on the same "
-            "server, view and data. Each comparison alternates rounds A B A B ... "
-            f"({volumes.wrk_rounds} rounds for wrk, {volumes.rounds} for the others) and "
-            "compares medians of round results. The machine is shared with other work: "
-            "alternating spreads its load over both sides alike.",
-            "## Machine",
-            table(("", ""), [(k, v) for k, v in info.items()]),
-            "## Results",
-            table(("measure", "ours", "baseline", "ratio", "target", "result"), body),
-            scale_note,
-            profile_section(results.get("todos")),
-            refresh_section(results.get("refresh")),
-            METHOD,
+        return [
+            _row("refresh: one refresh", _queries(r["ours"]), _queries(r["stock"]), "<= 5 in 1", ok)
         ]
-    )
-
-
-def profile_section(todos: dict | None) -> str:
-    """Where GET /todos spends its authentication time per side, and what it means."""
-    if not todos or "profile" not in todos:
-        return ""
-    profile = todos["profile"]
-    parts = list(profile["ours"]["authentication_parts_ms"])
-    body = [
-        (
-            side,
-            f"{p['request_ms']:.2f}",
-            f"{p['authentication_ms']:.2f}",
-            *(f"{p['authentication_parts_ms'].get(part, 0):.2f}" for part in parts),
+    if name == "race":
+        ours, size = r["ours"], sum(r["ours"]["statuses"].values())
+        ok = (
+            ours["statuses"] == {"200": size}
+            and ours["distinct_pairs"] == 1
+            and ours["alive_status"] == 200
         )
-        for side, p in profile.items()
-    ]
-    text = [
-        "## Where `GET /todos` spends its time",
-        "pyinstrument, in-process (Django test client), 200 requests per side after a "
-        "warm-up; milliseconds per request, inflated by the profiler alike on every side. "
-        "Full profiles: `bench/results/profile-todos-*.txt`.",
-        table(("side", "request", "authentication", *parts), body),
-    ]
-    ours, stock = profile["ours"], profile["stock"]
-
-    def extra(part: str) -> float:
-        return ours["authentication_parts_ms"][part] - stock["authentication_parts_ms"][part]
-
-    ratio = todos["ours"]["rps"] / todos["stock"]["rps"]
-    cpu_ratio = todos["stock"]["cpu_ms"] / todos["ours"]["cpu_ms"]
-    verdict = "meets" if ratio >= 0.95 else "misses"
-    text.append(
-        f"**Finding.** Throughput {verdict} the target in this run ({ratio:.2f}); server CPU "
-        f"per request puts ours at {cpu_ratio:.2f} of stock. In the profile our "
-        f"authentication takes {ours['authentication_ms']:.1f} ms per request against "
-        f"{stock['authentication_ms']:.1f} ms for stock "
-        f"({extra('Django ORM (build SQL, make objects)'):+.1f} ms in the Django ORM, "
-        f"{extra('database round trip (psycopg)'):+.1f} ms in the database round trip: a join "
-        "instead of one row). An earlier run found the ORM compiling "
-        '`Session.objects.select_related("user").get(pk=sid)` on every request to be the whole '
-        "gap; `accounts/queries.py` now has the ORM compile that query once per database and "
-        "runs it with the session id, still one query."
-    )
-    return "\n\n".join(text)
-
-
-def refresh_section(refresh: dict | None) -> str:
-    """Where a refresh spends its time per side, ours against stock."""
-    if not refresh or "profile" not in refresh:
-        return ""
-    profile = refresh["profile"]
-    parts = list(profile["ours"]["parts_ms"])
-    body = [
-        (
-            side,
-            f"{p['request_ms']:.2f}",
-            *(f"{p['parts_ms'].get(part, 0):.2f}" for part in parts),
-            f"{p['session_lock_query_ms']:.2f}" if side == "ours" else "",
-        )
-        for side, p in profile.items()
-    ]
-    ours, stock = profile["ours"], profile["stock"]
-    ratio = refresh["ours"]["p50"] / refresh["stock"]["p50"]
-    return "\n\n".join(
-        [
-            "## Where a refresh spends its time",
-            "pyinstrument, in-process, 150 chained refreshes per side; milliseconds per "
-            "refresh under the profiler. Full profiles: `bench/results/profile-refresh-*.txt`.",
-            table(("side", "request", *parts, "session lock query"), body),
-            f"**Finding.** Over HTTP ours takes {ratio:.2f} of stock's p50 (target 0.8); "
-            f"in-process {ours['request_ms'] / stock['request_ms']:.2f}. Stock spends its "
-            "time on 9 queries and 7 server commits; ours on 5 queries in one transaction, "
-            "the session lock query (`SELECT ... FOR UPDATE OF` the session row) is compiled "
-            "once per process, like the authentication query above.",
+        return [
+            _row(
+                f"race: {size} parallel refreshes of one token",
+                _burst(ours),
+                f"stock: {_burst(r['stock'])}",
+                "all 200, 1 pair, alive",
+                ok,
+            )
         ]
-    )
+    if name == "instances":
+        ok = r["b_after_logout"] == 401 and r["revoked_message"]
+        return [_row("two instances: logout on A, call B", _instances(r), "", "401 at once", ok)]
+    if name == "admin":
+        return [
+            _row(f"admin: {name} changelist", _page(p), _page(r["small"][name]), "report", None)
+            for name, p in r["large"].items()
+        ]
+    if name == "cleanup":
+        ours, before, floor = r["ours"], r["before"], r["floor"]
+        gone = sum(before[t] - ours["after"][t] for t in ("outstanding_tokens", "sessions"))
+        seeded = (
+            f"{before['expired_tokens']:,} expired tokens, {before['expired_sessions']:,} sessions"
+        )
+        done = f"exit {ours['exit_code']}" + (
+            ", stopped at the time cap" if ours["stopped"] else ""
+        )
+        failed = len(r["busy"]["failures"]) + len(r["floor_loop"]["failures"])
+        differ = [t for t in TABLES if ours["after"][t] != floor["after"][t]]
+        return [
+            _row(
+                f"cleanup of {seeded}",
+                f"ours {gone / ours['seconds']:,.0f} rows/s, {ours['peak_rss_mb']:.0f} MB peak "
+                f"RSS, {done}",
+                f"refresh p99 during the floor {r['floor_loop']['p99'] * 1000:.2f} ms; "
+                f"{failed} refreshes failed",
+                "RSS < 100 MB",
+                ours["peak_rss_mb"] < 100 and ours["exit_code"] == 0,
+            ),
+            _row(
+                "cleanup: rows left, ours vs floor",
+                ", ".join(f"{t} {ours['after'][t]:,}" for t in TABLES),
+                "floor: " + (", ".join(f"{t} {floor['after'][t]:,}" for t in differ) or "the same"),
+                "equal",
+                not differ,
+            ),
+        ]
+    return []
 
 
-METHOD = """## How each number is taken
+def render(results: dict, info: dict, started: float, runs: int, methods: dict) -> str:
+    """The whole markdown report; `methods` says how each measure was taken."""
+    body = []
+    for name, result in results.items():
+        if isinstance(result, dict) and "error" in result:
+            body.append((name, f"crashed: {result['error']}", "", "", "", "**error**"))
+            continue
+        body += [_ratio(result, *row[1:]) for row in RATIOS if row[0] == name]
+        body += _facts(name, result[0])
+    sections = [
+        "# Benchmarks",
+        f"Written by `python -m bench` on {datetime.now(UTC):%Y-%m-%d %H:%M} UTC in "
+        f"{(time.perf_counter() - started) / 60:.1f} minutes, {runs} runs of the speed measures; "
+        "never edited by hand. Ours, stock SimpleJWT and the floor run on the same gunicorn "
+        "server, database and data. "
+        "Ratios compare sides measured in alternating rounds; on a machine shared with other "
+        "work they are indicative.",
+        "## Machine",
+        _table(("", ""), list(info.items())),
+        "## Results",
+        _table(HEADER, body),
+    ]
+    if "profile" in results:
+        sections += [
+            "## Profiles",
+            "pyinstrument, in-process through the test client, milliseconds per request under "
+            "the profiler; full profiles in `bench/results/profile-*.txt`.",
+            _table(("request", "ms"), [(k, f"{v:.2f}") for k, v in results["profile"].items()]),
+        ]
+    how = [f"**{name}**: " + " ".join(methods[name].split()) for name in results if name in methods]
+    return "\n\n".join([*sections, "## How each number is taken", *how])
 
-- **`GET /todos`**: `wrk` with 32 connections, 3 s per round, against `/todos` (ours) and
-  `/stock/todos` (the same `TodoViewSet`, `authentication_classes = (JWTAuthentication,)`).
-  The user has 20 todos. Ratio: ours / stock throughput; per-round ratios in brackets.
-  Server CPU per request: user + system time of gunicorn's processes and the database's
-  backends during the round, divided by the requests wrk completed.
-- **Refresh queries**: in-process through the URLconf with Django's `execute_wrapper`; a
-  transaction is counted when an atomic block commits or rolls back (BEGIN/COMMIT are not
-  queries). "outside" = statements run in autocommit, each its own transaction on the server.
-- **Refresh p50**: sequential chains of refreshes over HTTP (each uses the token the last one
-  returned), a fresh connection per request. Ratio: ours / stock.
-- **Login**: p50 of `POST /auth/login` over HTTP divided by p50 of one
-  `PBKDF2PasswordHasher.verify` of the same user's hash (Django's default hasher and
-  iterations, not the tests' MD5), alternating.
-- **Scale**: two servers, one on the small database (about 1,000 outstanding tokens), one on
-  a copy holding 1,000,000 more outstanding tokens and 200,000 more sessions (seeded by
-  `manage.py seed_sessions --expired`: the rows that pile up between cleanups; index sizes
-  and lookups are those of live rows). Ratio: large / small.
-- **Admin**: the Django test client, logged in as a superuser, renders each session and token
-  changelist the admin registers; p50 of 5 renders after one warm-up.
-- **Cleanup**: `manage.py cleanup_tokens` on the large database; peak RSS from the child's own
-  rusage (`os.wait4`).
-- **Race**: 50 threads released by one barrier, each POSTing the same refresh token. Ours
-  answers 401 to the 49 losers and ends the session (reuse detection, RFC 9700 §4.14.2).
-- **Two instances**: two gunicorn servers on one database; log in and out on A, then call B.
-"""
+
+def _table(header: tuple, rows: list) -> str:
+    lines = [header, ("---",) * len(header), *rows]
+    return "\n".join("| " + " | ".join(map(str, line)) + " |" for line in lines)

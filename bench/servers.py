@@ -5,10 +5,9 @@ import signal
 import socket
 import subprocess
 import sys
-import threading
 import time
 import urllib.request
-from contextlib import contextmanager
+from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass
 
 from bench.databases import ROOT, backend_pids, django_env
@@ -51,15 +50,20 @@ class Server:
     pid: int
     database: str
 
-    def cpu_seconds(self) -> dict[int, float]:
-        """CPU time so far of each process serving it: master, workers, PostgreSQL backends."""
-        pids = [self.pid, *_children(self.pid), *backend_pids(self.database)]
-        return {pid: process_cpu_seconds(pid) for pid in pids}
+    def pids(self) -> tuple[list[int], list[int]]:
+        """The processes serving it now: gunicorn's master and workers, PostgreSQL's backends."""
+        return [self.pid, *_children(self.pid)], backend_pids(self.database)
 
-
-def cpu_used(before: dict[int, float], after: dict[int, float]) -> float:
-    """CPU seconds spent between two Server.cpu_seconds() samples."""
-    return sum(seconds - before.get(pid, 0.0) for pid, seconds in after.items())
+    def cpu_during(self, work) -> tuple[object, float, float]:
+        """work()'s result, and the CPU seconds the app's and the database's processes spent."""
+        app, db = self.pids()
+        before = {pid: process_cpu_seconds(pid) for pid in app + db}
+        result = work()
+        app, db = self.pids()
+        spent = [
+            sum(process_cpu_seconds(p) - before.get(p, 0.0) for p in pids) for pids in (app, db)
+        ]
+        return result, *spent
 
 
 @contextmanager
@@ -89,7 +93,6 @@ def gunicorn(env: dict, database: str, log, *, workers: int = WORKERS, threads: 
     )
     try:
         _wait_healthy(process, port)
-        _warm(port, workers * threads)
         yield Server(port=port, pid=process.pid, database=database)
     finally:
         _stop(process)
@@ -110,21 +113,6 @@ def _wait_healthy(process: subprocess.Popen, port: int, timeout: float = 30) -> 
     raise RuntimeError(f"gunicorn on port {port} not healthy after {timeout}s")
 
 
-def _warm(port: int, handlers: int) -> None:
-    """Open the database connection of every handler thread before anything is timed."""
-
-    def hit():
-        for _ in range(4):
-            with urllib.request.urlopen(f"http://127.0.0.1:{port}/healthz", timeout=30):
-                pass
-
-    pool = [threading.Thread(target=hit) for _ in range(handlers * 2)]
-    for thread in pool:
-        thread.start()
-    for thread in pool:
-        thread.join(timeout=60)
-
-
 def _stop(process: subprocess.Popen) -> None:
     """SIGTERM the server's process group, then SIGKILL whatever is left."""
     if process.poll() is None:
@@ -134,3 +122,24 @@ def _stop(process: subprocess.Popen) -> None:
         except subprocess.TimeoutExpired:
             os.killpg(process.pid, signal.SIGKILL)
             process.wait(timeout=10)
+
+
+class Pool:
+    """Servers started on first use and kept until closed, so measures share them."""
+
+    def __init__(self, env: dict, log):
+        self.env, self.log = env, log
+        self.stack = ExitStack()
+        self.servers: dict[tuple[str, str], Server] = {}
+
+    def get(self, database: str, name: str = "a") -> Server:
+        """The server `name` on `database`, started now if it isn't running."""
+        if (database, name) not in self.servers:
+            server = self.stack.enter_context(gunicorn(self.env, database, self.log))
+            self.servers[database, name] = server
+        return self.servers[database, name]
+
+    def close(self) -> None:
+        """Stop every server."""
+        self.stack.close()
+        self.servers.clear()

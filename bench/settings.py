@@ -1,4 +1,4 @@
-"""Bench-only settings: the production settings, plus the stock SimpleJWT routes to compare."""
+"""Bench-only settings: the production settings, the bench app (seeder), and the compared routes."""
 
 import os
 
@@ -7,6 +7,9 @@ os.environ.setdefault("THROTTLE_LOGIN_RATE", "1000000/minute")
 os.environ.setdefault("THROTTLE_LOGIN_FAILURE_RATE", "1000000/minute")
 
 from project.settings import *  # noqa: F403
+
+# Only here, never in project.settings: seed_sessions drops keys and bulk-loads.
+INSTALLED_APPS = [*INSTALLED_APPS, "bench"]  # noqa: F405
 
 ROOT_URLCONF = "bench.urls"
 

@@ -1,9 +1,10 @@
-"""Bench-only routes: stock SimpleJWT's refresh and the todo list behind stock authentication."""
+"""Bench-only routes: stock SimpleJWT's refresh and todo list, and the floor, beside ours."""
 
 from django.urls import include, path
 from rest_framework_simplejwt.authentication import JWTAuthentication
 from rest_framework_simplejwt.views import TokenRefreshView
 
+from bench import floor
 from project import urls as project_urls
 from todos.views import TodoViewSet
 
@@ -19,9 +20,11 @@ class StockTodoViewSet(TodoViewSet):
     authentication_classes = (JWTAuthentication,)
 
 
+# The paths are bench.config.SIDES; ROTATE_REFRESH_TOKENS and BLACKLIST_AFTER_ROTATION
+# are on in the project settings.
 urlpatterns = [
-    # ROTATE_REFRESH_TOKENS and BLACKLIST_AFTER_ROTATION are on in the project settings.
     path("stock/refresh", TokenRefreshView.as_view(), name="stock-refresh"),
     path("stock/todos", StockTodoViewSet.as_view({"get": "list"}), name="stock-todos"),
+    path("floor/todos", floor.todos, name="floor-todos"),
     path("", include(project_urls)),
 ]

@@ -27,14 +27,16 @@ class Writer:
         raise NotImplementedError
 
     def write_dicts(self, model, rows: Iterable[dict]) -> None:
-        """Insert dicts keyed by attname: keys the model lacks are dropped and missing
-        fields take their default, so seeding follows the model as it changes."""
+        """Insert dicts keyed by attname; fields a dict leaves out take their default."""
         defaults = {f.attname: f.get_default() for f in model._meta.concrete_fields}
-        self.write(
-            model,
-            list(defaults),
-            (tuple(row.get(name, default) for name, default in defaults.items()) for row in rows),
-        )
+
+        def values(row: dict) -> tuple:
+            unknown = row.keys() - defaults.keys()
+            if unknown:
+                raise ValueError(f"{model.__name__} has no field {', '.join(sorted(unknown))}")
+            return tuple(row.get(name, default) for name, default in defaults.items())
+
+        self.write(model, list(defaults), (values(row) for row in rows))
 
 
 class CopyWriter(Writer):
@@ -103,7 +105,7 @@ class CopyWriter(Writer):
                 last = cursor.fetchone()[0]
                 return list(range(last - count + 1, last + 1))
             cursor.execute(
-                f"SELECT nextval({sequence}) FROM generate_series(1, %s)",  # noqa: S608 - a constant
+                f"SELECT nextval({sequence}) FROM generate_series(1, %s)",
                 [*args, count],
             )
             return [row[0] for row in cursor.fetchall()]

@@ -1,0 +1,86 @@
+"""The floor of `GET /todos`: the same answer with no DRF and no SimpleJWT, for the bench only.
+
+It authenticates the same bearer token the cheapest honest way (PyJWT verifies the
+HS256 signature and expiry, then one query joins the token's session to its user and
+checks it is live, as ours does) and writes the todo list's JSON by hand. The bench
+checks that its body is byte for byte the body of `/todos` before measuring it.
+"""
+
+import json
+import uuid
+from datetime import UTC
+
+import jwt
+from django.conf import settings
+from django.contrib.auth import get_user_model
+from django.db import connection
+from django.http import HttpResponse, JsonResponse
+from django.utils import timezone
+
+from accounts.models import Session
+from todos.models import Todo
+
+SESSION_SQL = (
+    "SELECT s.user_id, s.revoked_at, s.expires_at, u.is_active "
+    f"FROM {Session._meta.db_table} s JOIN {get_user_model()._meta.db_table} u "
+    "ON u.id = s.user_id WHERE s.id = %s"
+)
+TODOS_SQL = (
+    "SELECT id, title, done, description, created_at, updated_at "
+    f"FROM {Todo._meta.db_table} WHERE owner_id = %s ORDER BY id"
+)
+TODO_KEYS = ("id", "title", "done", "description", "created_at", "updated_at")
+
+
+def _unauthorized() -> HttpResponse:
+    response = JsonResponse({"error": "Invalid JWT token", "code": "invalid_token"}, status=401)
+    response["WWW-Authenticate"] = 'Bearer realm="api", error="invalid_token"'
+    return response
+
+
+def _iso(moment) -> str:
+    """A datetime as DRF writes it: ISO 8601 in UTC, with Z for +00:00."""
+    text = moment.astimezone(UTC).isoformat()
+    return text[:-6] + "Z" if text.endswith("+00:00") else text
+
+
+def todos(request) -> HttpResponse:
+    """GET /floor/todos: the caller's todos, the bytes DRF's JSONRenderer would write."""
+    scheme, _, token = request.headers.get("Authorization", "").partition(" ")
+    if scheme != "Bearer" or not token:
+        return _unauthorized()
+    try:
+        claims = jwt.decode(
+            token,
+            settings.SIMPLE_JWT["SIGNING_KEY"],
+            algorithms=["HS256"],
+            options={"require": ["exp", "sub", "sid", "jti"]},
+        )
+        sid = uuid.UUID(claims["sid"])
+    except (jwt.InvalidTokenError, ValueError, TypeError):
+        return _unauthorized()
+    if claims.get("token_type") != "access":
+        return _unauthorized()
+    with connection.cursor() as cursor:
+        cursor.execute(SESSION_SQL, [sid])
+        row = cursor.fetchone()
+        if row is None:
+            return _unauthorized()
+        user_id, revoked_at, expires_at, is_active = row
+        live = revoked_at is None and expires_at > timezone.now() and is_active
+        if not live or str(user_id) != str(claims["sub"]):
+            return _unauthorized()
+        cursor.execute(TODOS_SQL, [user_id])
+        rows = cursor.fetchall()
+    items = [
+        dict(
+            zip(
+                TODO_KEYS, (pk, title, done, description, _iso(created), _iso(updated)), strict=True
+            )
+        )
+        for pk, title, done, description, created, updated in rows
+    ]
+    body = json.dumps(items, ensure_ascii=False, separators=(",", ":"))
+    # DRF escapes these two, which are valid JSON but not valid JavaScript.
+    body = body.replace("\u2028", "\\u2028").replace("\u2029", "\\u2029")
+    return HttpResponse(body.encode(), content_type="application/json")

@@ -1,0 +1,207 @@
+"""Refresh tokens and sign-in sessions in bulk, shaped as login and rotation leave them."""
+
+import os
+import random
+import time
+import uuid
+from collections.abc import Iterator
+from dataclasses import dataclass
+from datetime import timedelta
+
+from django.conf import settings
+from django.contrib.auth import get_user_model
+from django.contrib.auth.hashers import UNUSABLE_PASSWORD_PREFIX
+from django.db import connection, transaction
+from django.utils import timezone
+from rest_framework_simplejwt import settings as simplejwt
+from rest_framework_simplejwt.token_blacklist.models import BlacklistedToken, OutstandingToken
+
+from accounts.models import RevokeReason, Session, SessionToken
+from bench.seed_writers import BulkWriter, CopyWriter
+
+# One session in this many is seeded as logged out, so admin filters have both kinds.
+REVOKED_EVERY = 10
+SESSIONS_PER_USER = 10
+TOKEN_COLUMNS = ("id", "user_id", "jti", "token", "created_at", "expires_at")
+USER_AGENTS = (
+    "okhttp/4.12.0",
+    "Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/126.0",
+    "PostmanRuntime/7.39.0",
+)
+
+
+@dataclass
+class Seeded:
+    """What one seeding wrote."""
+
+    tokens: int = 0
+    blacklisted: int = 0
+    sessions: int = 0
+    users: int = 0
+    seconds: float = 0.0
+
+    def __str__(self) -> str:
+        return (
+            f"Seeded {self.tokens} outstanding tokens ({self.blacklisted} blacklisted) in "
+            f"{self.sessions} sessions of {self.users} users in {self.seconds:.1f}s."
+        )
+
+
+def seed_sessions(
+    *,
+    tokens: int,
+    sessions: int,
+    users: int | None = None,
+    chain: int | None = None,
+    expired: bool = False,
+    batch_size: int = 50_000,
+) -> Seeded:
+    """Seed `tokens` refresh tokens as chains (one login and its rotations).
+
+    Without `chain`, the tokens are spread over `sessions` chains, one per session
+    (with no sessions: bare tokens). With `chain`, each session gets `chain` tokens and
+    the rest are chains of that length without a session, as stock SimpleJWT leaves
+    them. Every rotated-out token is blacklisted. PostgreSQL loads with COPY into
+    locked tables (see CopyWriter); other databases with batched bulk_create.
+    """
+    if tokens < 0 or sessions < 0 or batch_size < 1 or (chain is not None and chain < 1):
+        raise ValueError("tokens and sessions must be >= 0, batch_size and chain >= 1")
+    if sessions * (chain or 1) > tokens:
+        raise ValueError("every session needs its tokens: sessions * chain must be <= tokens")
+    users = max(1, -(-sessions // SESSIONS_PER_USER)) if users is None else users
+    if users < 1:
+        raise ValueError("users must be >= 1")
+    started = time.perf_counter()
+    writer = CopyWriter() if connection.vendor == "postgresql" else BulkWriter(batch_size)
+    seeded = Seeded()
+    with transaction.atomic(), writer.loading():
+        seeder = Seeder(writer=writer, expired=expired)
+        user_ids = seeder.users(users) if tokens else []
+        for batch in _batches(_chains(tokens, sessions, chain), batch_size):
+            seeder.batch(user_ids, batch, seeded)
+    seeded.users = len(user_ids)
+    seeded.seconds = time.perf_counter() - started
+    return seeded
+
+
+def _chains(tokens: int, sessions: int, chain: int | None) -> Iterator[tuple[int, bool]]:
+    """(length, has a session) of each refresh chain to seed."""
+    if chain is None:
+        if sessions == 0:
+            yield from ((1, False) for _ in range(tokens))
+            return
+        base, extra = divmod(tokens, sessions)
+        yield from ((base + (index < extra), True) for index in range(sessions))
+        return
+    yield from ((chain, True) for _ in range(sessions))
+    for start in range(sessions * chain, tokens, chain):
+        yield min(chain, tokens - start), False
+
+
+def _batches(chains: Iterator[tuple[int, bool]], batch_size: int) -> Iterator[list]:
+    """The chains in groups of about `batch_size` tokens."""
+    batch, size = [], 0
+    for length, has_session in chains:
+        batch.append((length, has_session))
+        size += length
+        if size >= batch_size:
+            yield batch
+            batch, size = [], 0
+    if batch:
+        yield batch
+
+
+class Seeder:
+    """Builds rows as login, rotation and logout would leave them, and hands them on."""
+
+    def __init__(self, *, writer, expired: bool):
+        self.writer = writer
+        self.now = timezone.now()
+        self.expired = expired
+        self.absolute = settings.SESSION_ABSOLUTE_LIFETIME
+        self.idle = simplejwt.api_settings.REFRESH_TOKEN_LIFETIME
+        self.random = random.Random()  # made-up data, not secrets
+        self.sessions_seeded = 0
+
+    def users(self, count: int) -> list[int]:
+        """Create `count` users with unusable passwords; returns their ids."""
+        User = get_user_model()
+        ids = self.writer.reserve_ids(User, count)
+        prefix = uuid.uuid4().hex[:8]
+        self.writer.write_dicts(
+            User,
+            (
+                {
+                    "id": pk,
+                    "password": UNUSABLE_PASSWORD_PREFIX + uuid.uuid4().hex,
+                    "username": f"seed-{prefix}-{index}",
+                    "date_joined": self.now,
+                }
+                for index, pk in enumerate(ids)
+            ),
+        )
+        return ids
+
+    def batch(self, user_ids: list[int], chains: list[tuple[int, bool]], seeded: Seeded) -> None:
+        """Seed one batch of chains, each with its session or without; counts into `seeded`."""
+        total = sum(length for length, _ in chains)
+        token_ids = iter(self.writer.reserve_ids(OutstandingToken, total))
+        # 32 hex digits of jti and 64 of fingerprint per token: the real table keeps a
+        # SHA-256 of each token, never the token.
+        digits_all = os.urandom(48 * total).hex()
+        random_hex = (digits_all[i : i + 96] for i in range(0, 96 * total, 96))
+        tokens, sessions, links, blacklist = [], [], [], []
+        for length, has_session in chains:
+            user_id = self.random.choice(user_ids)
+            created_at = self._start(min(self.idle, self.absolute))
+            expires_at = created_at + self.absolute
+            last_use = expires_at if self.expired else min(self.now, expires_at)
+            step = (last_use - created_at) / length
+            chain = []  # (pk, jti, issued at), oldest first
+            for index in range(length):
+                issued = created_at + step * index
+                pk, digits = next(token_ids), next(random_hex)
+                expiry = min(issued + self.idle, expires_at)
+                tokens.append((pk, user_id, digits[:32], digits[32:], issued, expiry))
+                chain.append((pk, digits[:32], issued))
+            # Rotation blacklists the token it replaces.
+            blacklist.extend((pk, chain[i + 1][2]) for i, (pk, _, _) in enumerate(chain[:-1]))
+            if has_session:
+                session = self._session(user_id, created_at, expires_at, chain, blacklist)
+                sessions.append(session)
+                links.extend((pk, session["id"]) for pk, _, _ in chain)
+        self.writer.write(OutstandingToken, TOKEN_COLUMNS, tokens)
+        self.writer.write_dicts(Session, sessions)
+        self.writer.write(SessionToken, ("token_id", "session_id"), links)
+        self.writer.write(BlacklistedToken, ("token_id", "blacklisted_at"), blacklist)
+        seeded.tokens += total
+        seeded.sessions += len(sessions)
+        seeded.blacklisted += len(blacklist)
+
+    def _start(self, span: timedelta):
+        """A start time: within the last `span` (live), or long enough ago that all expired."""
+        if self.expired:
+            return self.now - self.absolute - span - timedelta(days=1 + self.random.random())
+        return self.now - span * 0.9 * self.random.random()
+
+    def _session(self, user_id, created_at, expires_at, chain, blacklist) -> dict:
+        """The session row of one chain; logging out blacklists its current token too."""
+        self.sessions_seeded += 1
+        current = chain[-1]
+        revoked = self.sessions_seeded % REVOKED_EVERY == 0
+        if revoked:
+            blacklist.append((current[0], current[2]))
+        return {
+            "id": uuid.uuid4(),
+            "user_id": user_id,
+            "created_at": created_at,
+            "last_refreshed_at": current[2] if len(chain) > 1 else None,
+            "expires_at": expires_at,
+            "ip_address": f"10.{self.random.randrange(256)}.{self.random.randrange(256)}.1",
+            "user_agent": self.random.choice(USER_AGENTS),
+            "current_token_id": current[0],
+            "current_jti": current[1],
+            "previous_jti": chain[-2][1] if len(chain) > 1 else "",
+            "revoked_at": current[2] if revoked else None,
+            "revoked_reason": RevokeReason.LOGOUT if revoked else "",
+        }
