@@ -25,6 +25,7 @@ from django.utils import timezone
 from rest_framework_simplejwt.token_blacklist.models import BlacklistedToken, OutstandingToken
 from rest_framework_simplejwt.tokens import RefreshToken
 
+from accounts.clients import Client as ApiClient
 from accounts.models import Session, SessionToken
 from accounts.services import session_create
 from bench.config import BENCH_USERNAME, REFRESHING, SIDES
@@ -58,7 +59,7 @@ def mint(ours: int = 0, stock: int = 0) -> dict:
     user = get_user_model().objects.get(username=BENCH_USERNAME)
     pairs = {"ours": [], "stock": []}
     for _ in range(ours):
-        _, pair = session_create(user=user, ip="127.0.0.1", user_agent="bench")
+        _, pair = session_create(user=user, client=ApiClient("127.0.0.1", "bench"))
         pairs["ours"].append({"access": pair.access, "refresh": pair.refresh})
     for _ in range(stock):
         # for_user records the OutstandingToken row, as stock login does.

@@ -8,11 +8,6 @@ from bench import floor
 from project import urls as project_urls
 from todos.views import TodoViewSet
 
-handler400 = project_urls.handler400
-handler403 = project_urls.handler403
-handler404 = project_urls.handler404
-handler500 = project_urls.handler500
-
 
 class StockTodoViewSet(TodoViewSet):
     """The same todo view and data, authenticated by stock SimpleJWT (one user query)."""
