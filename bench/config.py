@@ -42,10 +42,10 @@ class Volumes:
     large_sessions: int = 100_000
     runs: int = 3
     # Each round runs the sides forward then backward (A B C C B A).
-    wrk_rounds: int = 2
+    wrk_rounds: int = 4
     wrk_seconds: int = 3
-    # Enough keep-alive connections that both gunicorn workers always get some.
-    wrk_connections: int = 32
+    # One per server thread (bench.servers): busy, and never queueing on one another.
+    wrk_connections: int = 4
     rounds: int = 4
     refreshes_per_round: int = 30
     logins_per_round: int = 3

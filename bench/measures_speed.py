@@ -47,13 +47,14 @@ def mint(run: Run, database: str, ours: int = 0, stock: int = 0) -> dict:
 
 
 def todos(run: Run, pool: Pool) -> dict:
-    """`GET /todos` of a user with 20 todos under wrk (32 connections): ours (`/todos`), stock
-    (`/stock/todos`, the same `TodoViewSet` behind SimpleJWT's `JWTAuthentication`) and the
-    floor (`/floor/todos`, bench/floor.py: PyJWT and raw SQL, no DRF), whose body is first
-    checked byte for byte against ours. Each round runs the sides forward then backward
-    (A B C C B A). CPU per request: user + system CPU of gunicorn's processes (app), plus
-    that of PostgreSQL's backends (app + db), over the requests wrk completed; per side the
-    median over rounds. Throughput swings between two modes on this VM: judge by CPU.
+    """`GET /todos` of a user with 20 todos under wrk, a connection per server thread: ours
+    (`/todos`), stock (`/stock/todos`, the same `TodoViewSet` behind SimpleJWT's
+    `JWTAuthentication`) and the floor (`/floor/todos`, bench/floor.py: PyJWT and raw SQL,
+    no DRF), whose body is first checked byte for byte against ours. Each round runs the
+    sides forward then backward (A B C C B A). CPU per request: user + system CPU of
+    gunicorn's processes (app), plus that of PostgreSQL's backends (app + db), over the
+    requests wrk completed; per side the median over rounds. Throughput on this shared VM
+    swings from round to round: judge by CPU.
     """
     v = run.volumes
     server = pool.get(v.main_db)

@@ -12,8 +12,11 @@ from dataclasses import dataclass
 
 from bench.databases import ROOT, backend_pids, django_env
 
-WORKERS = 2
-THREADS = 8
+# One worker: with two, wrk's keep-alive connections split unevenly between them from
+# round to round, and throughput and CPU per request swung between two modes. Threads
+# let PostgreSQL work on the other core while Python waits for it.
+WORKERS = 1
+THREADS = 4
 
 
 def free_port() -> int:

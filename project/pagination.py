@@ -28,6 +28,9 @@ class PageQuerySerializer(serializers.Serializer):
     )
 
 
+PARAMETERS = frozenset(PageQuerySerializer().fields)
+
+
 class BareListPagination(BasePagination):
     """`?page=` and `?limit=` slice the list; the body stays a bare array.
 
@@ -37,10 +40,10 @@ class BareListPagination(BasePagination):
     """
 
     def paginate_queryset(self, queryset, request, view=None):
+        if not PARAMETERS.intersection(request.query_params):
+            return None  # the common case, without building a serializer
         query = PageQuerySerializer(data=request.query_params)
         query.is_valid(raise_exception=True)
-        if not query.validated_data:
-            return None
         self.request = request
         self.page = query.validated_data.get("page", 1)
         self.limit = query.validated_data.get("limit", DEFAULT_LIMIT)

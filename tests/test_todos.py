@@ -245,3 +245,40 @@ def test_invalid_query_400(auth_client, many, query):
     response = auth_client.get(f"/todos?{query}")
     assert response.status_code == 400
     assert response.json()["error"].startswith("Invalid query parameter")
+
+
+@pytest.mark.parametrize(
+    "fields",
+    [
+        {"title": "Buy milk", "description": None, "done": False},
+        {"title": "emoji 😀 \u2028", "description": "", "done": True},
+    ],
+)
+def test_written_out_representation_equals_drfs_own(user, fields):
+    """TodoSerializer writes its dict by hand for speed: the same keys, order and values."""
+    from rest_framework import serializers
+
+    from todos.serializers import TodoSerializer
+
+    todo = Todo.objects.create(owner=user, **fields)
+    todo.refresh_from_db()
+    serializer = TodoSerializer()
+    fast = serializer.to_representation(todo)
+    generic = serializers.Serializer.to_representation(serializer, todo)
+    assert fast == generic
+    assert list(fast) == list(generic) == list(serializer.fields)
+
+
+def test_list_body_is_these_exact_bytes(api_client, user, login, time_machine):
+    """Order of keys, time format, escapes: what clients parse, pinned to the byte."""
+    time_machine.move_to("2026-03-01 12:00:00.123456+00:00", tick=False)
+    access = login(user)["access_token"]
+    first = Todo.objects.create(owner=user, title="Buy milk", description=None)
+    second = Todo.objects.create(owner=user, title="Ünïcode \u2028", description="", done=True)
+    stamp = '"created_at":"2026-03-01T12:00:00.123456Z","updated_at":"2026-03-01T12:00:00.123456Z"'
+    expected = (
+        f'[{{"id":{first.pk},"title":"Buy milk","done":false,"description":null,{stamp}}},'
+        f'{{"id":{second.pk},"title":"Ünïcode \\u2028","done":true,"description":"",{stamp}}}]'
+    )
+    response = api_client.get("/todos", HTTP_AUTHORIZATION=f"Bearer {access}")
+    assert response.content == expected.encode()
