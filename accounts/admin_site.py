@@ -57,6 +57,7 @@ class GuardedPasswordChangeForm(AdminPasswordChangeForm):
                 username=self.user.get_username(),
                 client=client_of(self.request),
                 verify=lambda: self.user if self.user.check_password(old_password) else None,
+                user=self.user,
             )
         except Throttled as refused:
             raise locked_out(refused) from None

@@ -15,17 +15,17 @@ guesses cannot all slip under the limit, and a right password gives its place ba
 
 import contextlib
 import hashlib
-import logging
 import time
 import unicodedata
 from collections.abc import Callable
 
 from django.conf import settings
+from django.contrib.auth import get_user_model
 from django.core.cache import cache
 from rest_framework.exceptions import Throttled
 
 from accounts.clients import Client
-from accounts.security_log import security_event
+from accounts.events import security_event
 
 API_LOGIN = "api_login"
 ADMIN_LOGIN = "admin_login"
@@ -35,15 +35,19 @@ ADMIN_PASSWORD_CHANGE = "admin_password_change"
 PERIODS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
 
 
-def identity(username: str) -> str:
-    """The username as the counters key it: stripped, NFKC-normalized and case-folded.
+def looked_up(username: str) -> str:
+    """The username as authentication looks it up: stripped, then NFKC-normalized."""
+    return unicodedata.normalize("NFKC", username.strip())
 
-    Authentication strips and NFKC-normalizes the username before looking it up,
-    so every spelling that reaches one account counts as one. Case-folding joins
-    spellings that only a case-insensitive user model would treat as equal; for
-    the default (case-sensitive) model it can only throttle more, never less.
+
+def identity(username: str) -> str:
+    """The username as the counters key it: as looked up, and case-folded.
+
+    Every spelling that reaches one account counts as one. Case-folding joins the
+    spellings that only a case-insensitive user model would treat as equal; for the
+    default (case-sensitive) model it can only throttle more, never less.
     """
-    return unicodedata.normalize("NFKC", username.strip()).casefold()
+    return looked_up(username).casefold()
 
 
 class Counter:
@@ -84,53 +88,47 @@ def parse_rate(rate: str) -> tuple[int, int]:
     return int(count), PERIODS[period[0]]
 
 
-def password_check(*, door: str, username: str, client: Client, verify: Callable[[], object]):
+def password_check(
+    *, door: str, username: str, client: Client, verify: Callable[[], object], user=None
+):
     """Run `verify` (a password check) under the brute-force policy; its user, or None.
 
     Raises Throttled (429, Retry-After) without calling `verify` when the client's
     address, or this identity from this address, is past its limit. Every wrong
-    password is a `login_failed` event naming the door; the one that reaches the
-    limit is also a `locked_out` event.
+    password is a `login_failed` event naming the door; the one that reaches the limit
+    is also a `locked_out` event. `user` is the account, when the door knows it.
     """
     attempts = Counter("login", client.ip)
     attempted_so_far = attempts.add()
     if attempted_so_far > attempts.limit:
         if attempted_so_far == attempts.limit + 1:
-            _locked_out(door, client, "too_many_attempts", attempts)
+            _locked_out(door, username, user, client, "too_many_attempts", attempts)
         raise attempts.refuse()
-    who = identity(username)
-    failures = Counter("login_failure", who, client.ip)
+    failures = Counter("login_failure", identity(username), client.ip)
     failed_so_far = failures.add()
     if failed_so_far > failures.limit:
         raise failures.refuse()
     try:
-        user = verify()
+        verified = verify()
     except BaseException:
         failures.give_back()  # no answer (e.g. the database is away): not a failure
         raise
-    if user is not None:
+    if verified is not None:
         failures.give_back()
-        return user
+        return verified
+    account = user or _account(username)
     security_event(
-        "login_failed", client=client, reason="invalid_credentials", door=door, identity=who
+        "login_failed",
+        user=account,
+        username=looked_up(username),
+        client=client,
+        reason="invalid_credentials",
+        door=door,
     )
     if failed_so_far == failures.limit:
         # Exactly one request sees the count reach the limit, however many race.
-        _locked_out(door, client, "too_many_failures", failures, identity=who)
+        _locked_out(door, username, account, client, "too_many_failures", failures)
     return None
-
-
-def _locked_out(door: str, client: Client, reason: str, counter: Counter, **details) -> None:
-    """Record that a door stays shut to this client until the counter's window ends."""
-    security_event(
-        "locked_out",
-        level=logging.WARNING,
-        client=client,
-        reason=reason,
-        door=door,
-        seconds=counter.seconds_left,
-        **details,
-    )
 
 
 def signup_check(client: Client) -> None:
@@ -138,3 +136,22 @@ def signup_check(client: Client) -> None:
     signups = Counter("signup", client.ip)
     if signups.add() > signups.limit:
         raise signups.refuse()
+
+
+def _locked_out(door: str, username: str, user, client: Client, reason: str, counter) -> None:
+    """Record that a door stays shut to this client until the counter's window ends."""
+    security_event(
+        "locked_out",
+        user=user or _account(username),
+        username=looked_up(username),
+        client=client,
+        reason=reason,
+        door=door,
+        seconds=counter.seconds_left,
+    )
+
+
+def _account(username: str):
+    """The user this name signs in as, if any: the record shows whose account was tried."""
+    User = get_user_model()
+    return User._default_manager.filter(**{User.USERNAME_FIELD: looked_up(username)}).first()

@@ -1,44 +1,13 @@
-"""Security events: one JSON object per line on the `security` logger."""
+"""How security events are logged: one JSON object per line, with any JWT blanked out."""
 
 import json
 import logging
 import re
 from datetime import UTC, datetime
 
-from accounts.clients import Client
-
-logger = logging.getLogger("security")
-
 # Three base64url segments starting with an encoded '{"': the shape of any JWT.
 JWT_PATTERN = re.compile(r"eyJ[A-Za-z0-9_-]*\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]*")
 REDACTED = "[redacted-jwt]"
-
-
-def security_event(
-    event: str,
-    *,
-    user=None,
-    sid=None,
-    client: Client | None = None,
-    reason: str = "",
-    level: int = logging.INFO,
-    **extra,
-) -> None:
-    """Log one security event; callers pass ids and reasons, never tokens or passwords."""
-    logger.log(
-        level,
-        event,
-        extra={
-            "security": {
-                "event": event,
-                "user": getattr(user, "pk", user),
-                "sid": str(sid) if sid else None,
-                "ip": client.ip if client else None,
-                "reason": reason or None,
-                **extra,
-            }
-        },
-    )
 
 
 def redact(text: str) -> str:

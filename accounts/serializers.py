@@ -1,12 +1,11 @@
 """Input and output shapes of the accounts endpoints (the OpenAPI schema reads them too)."""
 
-import unicodedata
-
 from django.contrib.auth.validators import UnicodeUsernameValidator
 from rest_framework import serializers
 
 from accounts.exceptions import CREDENTIALS_REQUIRED, REFRESH_TOKEN_REQUIRED
-from accounts.models import Session
+from accounts.guard import looked_up
+from accounts.models import SecurityEvent, Session
 from project.fields import StrictBooleanField, StrictCharField
 
 
@@ -28,7 +27,7 @@ class UsernameField(StrictCharField):
         # As Django's UsernameField does, leave an over-long value to fail validation as is.
         if self.max_length is not None and len(value) > self.max_length:
             return value
-        return unicodedata.normalize("NFKC", value)
+        return looked_up(value)
 
 
 class CredentialsSerializer(serializers.Serializer):
@@ -115,6 +114,7 @@ class SessionSerializer(serializers.ModelSerializer):
             "last_refreshed_at",
             "expires_at",
             "ip_address",
+            "device",
             "user_agent",
             "status",
             "current",
@@ -122,3 +122,35 @@ class SessionSerializer(serializers.ModelSerializer):
 
     def get_current(self, session: Session) -> bool:
         return session.pk == self.context["current_session"].pk
+
+
+class SecurityEventSerializer(serializers.ModelSerializer):
+    """One event of the caller's own security record, as GET /auth/events lists it."""
+
+    door = serializers.SerializerMethodField(
+        help_text="Where a password was checked (`login_failed`, `locked_out`): api_login, "
+        "admin_login, api_password_change or admin_password_change."
+    )
+    by_administrator = serializers.SerializerMethodField(
+        help_text="True when a staff user did it (e.g. revoked the session)."
+    )
+
+    class Meta:
+        model = SecurityEvent
+        fields = (
+            "id",
+            "kind",
+            "reason",
+            "created_at",
+            "session_id",
+            "ip_address",
+            "device",
+            "door",
+            "by_administrator",
+        )
+
+    def get_door(self, event: SecurityEvent) -> str | None:
+        return event.details.get("door")
+
+    def get_by_administrator(self, event: SecurityEvent) -> bool:
+        return event.actor_id is not None

@@ -1,6 +1,5 @@
 """The session service: every write that signs in, rotates, or ends a session."""
 
-import logging
 from datetime import timedelta
 from uuid import UUID
 
@@ -16,6 +15,8 @@ from rest_framework_simplejwt.token_blacklist.models import BlacklistedToken, Ou
 from rest_framework_simplejwt.utils import datetime_from_epoch
 
 from accounts.clients import Client
+from accounts.devices import device_label
+from accounts.events import Event, security_event, security_events
 from accounts.exceptions import (
     InvalidCredentials,
     InvalidRefreshToken,
@@ -23,7 +24,6 @@ from accounts.exceptions import (
 )
 from accounts.guard import API_LOGIN, password_check
 from accounts.models import RevokeReason, Session, SessionToken
-from accounts.security_log import security_event
 from accounts.tokens import SESSION_CLAIM, SessionRefreshToken, TokenPair, fingerprint, mint_pair
 
 # Verdicts of a refresh that are not refusals.
@@ -45,6 +45,8 @@ def session_login(*, username: str, password: str, client: Client) -> tuple[Sess
         session, pair = session_create(user=user, client=client)
         update_last_login(None, user)
         security_event("login", user=user, sid=session.id, client=client)
+        if settings.SESSION_LIMIT_PER_USER:
+            _revoke_over_limit(user=user, client=client)
     return session, pair
 
 
@@ -57,6 +59,7 @@ def session_create(*, user, client: Client) -> tuple[Session, TokenPair]:
         expires_at=now + settings.SESSION_ABSOLUTE_LIFETIME,
         ip_address=client.ip,
         user_agent=client.user_agent,
+        device=device_label(client.user_agent),
     )
     with transaction.atomic():
         pair, token = _issue(session, now)
@@ -116,17 +119,11 @@ def _refresh_locked(token, client: Client | None):
             # The client lost the answer to its last refresh, or raced itself: the same
             # pair again, minted from what the session row holds. Nothing is written.
             pair, _ = _mint(session, session.last_refreshed_at, parent_jti=session.previous_jti)
-            security_event("refresh_replayed", user=session.user_id, sid=session.id, client=client)
+            security_event("refresh_replayed", user=session.user, sid=session.id, client=client)
         elif verdict == REUSE:
             # RFC 9700 §4.14.2: a rotated-out token came back, so one copy is stolen.
             # End the family now; the legitimate client signs in again.
-            security_event(
-                "reuse_detected",
-                user=session.user_id,
-                sid=session.id,
-                client=client,
-                level=logging.WARNING,
-            )
+            security_event("reuse_detected", user=session.user, sid=session.id, client=client)
             _revoke(
                 Session.objects.filter(pk=session.pk), RevokeReason.REUSE_DETECTED, client=client
             )
@@ -181,6 +178,13 @@ def _decode_refresh(raw: str) -> SessionRefreshToken:
     except (TokenError, KeyError, ValueError, TypeError):
         raise InvalidRefreshToken() from None
     return token
+
+
+def _revoke_over_limit(*, user, client: Client) -> int:
+    """Past SESSION_LIMIT_PER_USER active sessions, end the oldest: a login is never refused."""
+    over = Session.objects.active().filter(user=user).order_by("-created_at", "-pk")
+    over = over.values("pk")[settings.SESSION_LIMIT_PER_USER :]
+    return _revoke(Session.objects.filter(pk__in=over), RevokeReason.SESSION_LIMIT, client=client)
 
 
 def _refresh_verdict(session: Session | None, token, now) -> str:
@@ -262,23 +266,34 @@ def _rotate(session: Session, now) -> TokenPair | None:
 
 
 def _revoke(sessions: QuerySet, reason: str, *, client: Client | None, actor=None) -> int:
-    """Mark sessions revoked and blacklist their current refresh tokens (in a transaction)."""
+    """Revoke sessions, blacklist their current refresh tokens, record each; in a transaction."""
     rows = list(
-        Session.objects.select_for_update()
+        Session.objects.select_for_update(of=("self",))
         .filter(pk__in=sessions.values("pk"), revoked_at__isnull=True)
-        .values_list("pk", "user_id", "current_token_id")
+        .values_list("pk", "user_id", "user__username", "current_token_id")
     )
     if not rows:
         return 0
     now = timezone.now()
-    Session.objects.filter(pk__in=[pk for pk, _, _ in rows]).update(
+    Session.objects.filter(pk__in=[pk for pk, *_ in rows]).update(
         revoked_at=now, revoked_reason=reason
     )
     BlacklistedToken.objects.bulk_create(
-        [BlacklistedToken(token_id=token_id) for _, _, token_id in rows if token_id],
+        [BlacklistedToken(token_id=token_id) for *_, token_id in rows if token_id],
         ignore_conflicts=True,
     )
-    by = {"actor": actor.pk} if actor is not None else {}
-    for pk, user_id, _ in rows:
-        security_event("session_revoked", user=user_id, sid=pk, client=client, reason=reason, **by)
+    security_events(
+        [
+            Event(
+                "session_revoked",
+                user=user_id,
+                username=username,
+                sid=pk,
+                client=client,
+                reason=reason,
+                actor=actor,
+            )
+            for pk, user_id, username, _ in rows
+        ]
+    )
     return len(rows)

@@ -14,5 +14,6 @@ urlpatterns = [
     path("logout-all", views.LogoutAllView.as_view(), name="logout-all"),
     path("password", views.PasswordChangeView.as_view(), name="password"),
     path("sessions", views.SessionListView.as_view(), name="sessions"),
+    path("events", views.SecurityEventListView.as_view(), name="events"),
     path("sessions/<uuid:session_id>", views.SessionDetailView.as_view(), name="session"),
 ]

@@ -21,10 +21,10 @@ from django.dispatch import receiver
 from rest_framework import serializers
 
 from accounts.clients import Client
+from accounts.events import security_event
 from accounts.exceptions import UsernameTaken, WrongPassword
 from accounts.guard import API_PASSWORD_CHANGE, password_check, signup_check
 from accounts.models import RevokeReason, Session
-from accounts.security_log import security_event
 from accounts.services import session_revoke_all
 
 User = get_user_model()
@@ -59,6 +59,7 @@ def password_change(
         username=user.get_username(),
         client=client,
         verify=lambda: user if user.check_password(old_password) else None,
+        user=user,
     )
     if verified is None:
         raise WrongPassword()

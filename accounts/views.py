@@ -3,6 +3,7 @@
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import status
+from rest_framework.generics import ListAPIView
 from rest_framework.permissions import AllowAny
 from rest_framework.response import Response
 from rest_framework.views import APIView
@@ -10,7 +11,7 @@ from rest_framework.views import APIView
 from accounts import services, users
 from accounts.clients import client_of
 from accounts.exceptions import AccessTokenRequired, SessionNotFound
-from accounts.models import RevokeReason, Session
+from accounts.models import RevokeReason, SecurityEvent, Session
 from accounts.serializers import (
     CredentialsSerializer,
     LoginResultSerializer,
@@ -19,11 +20,13 @@ from accounts.serializers import (
     MessageSerializer,
     PasswordChangeSerializer,
     RefreshTokenSerializer,
+    SecurityEventSerializer,
     SessionSerializer,
     SignupSerializer,
     TokenPairSerializer,
 )
 from project.exceptions import REALM_HEADER, UnsupportedMediaType
+from project.pagination import INVALID_PAGE, PAGE_HEADERS, PagedListPagination
 from project.schema import error
 
 INVALID_BODY = error(
@@ -203,6 +206,28 @@ class SessionListView(APIView):
             sessions, many=True, context={"current_session": request.auth}
         )
         return Response(serializer.data)
+
+
+class SecurityEventListView(ListAPIView):
+    """GET /auth/events: the caller's own security record, newest first, a page at a time."""
+
+    serializer_class = SecurityEventSerializer
+    pagination_class = PagedListPagination
+
+    def get_queryset(self):
+        return SecurityEvent.objects.filter(user=self.request.user).order_by("-id")
+
+    @extend_schema(
+        operation_id="events_list",
+        description="Your account's security record, newest first: sign-ins, wrong passwords, "
+        "lockouts, forgiven refresh retries, detected token reuse, ended sessions, password "
+        "changes. Always paginated (`page`, `limit`; 20 a page by default).",
+        parameters=PAGE_HEADERS,
+        responses={200: SecurityEventSerializer(many=True), 400: INVALID_PAGE},
+        tags=["auth"],
+    )
+    def get(self, request, *args, **kwargs):
+        return super().get(request, *args, **kwargs)
 
 
 class SessionDetailView(APIView):

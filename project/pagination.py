@@ -1,10 +1,13 @@
 """Pagination for list endpoints whose body stays a bare JSON array."""
 
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import OpenApiParameter
 from rest_framework import serializers
 from rest_framework.pagination import BasePagination
 from rest_framework.response import Response
 
 from project.fields import query_errors
+from project.schema import error
 
 DEFAULT_LIMIT = 20
 MAX_LIMIT = 100
@@ -18,7 +21,7 @@ class PageQuerySerializer(serializers.Serializer):
         min_value=1,
         max_value=MAX_PAGE,
         required=False,
-        error_messages=query_errors("page", "a whole number from 1"),
+        error_messages=query_errors("page", f"a whole number from 1 to {MAX_PAGE}"),
     )
     limit = serializers.IntegerField(
         min_value=1,
@@ -34,13 +37,16 @@ PARAMETERS = frozenset(PageQuerySerializer().fields)
 class BareListPagination(BasePagination):
     """`?page=` and `?limit=` slice the list; the body stays a bare array.
 
-    Without either parameter the whole list comes back. `limit` alone starts at page
-    1; `page` alone pages by DEFAULT_LIMIT. The total goes in `X-Total-Count` and the
-    neighbouring pages in an RFC 8288 `Link` header; a page past the end is empty.
+    Without either parameter the whole list comes back (or the first page, where
+    `always` is set). `limit` alone starts at page 1; `page` alone pages by
+    DEFAULT_LIMIT. The total goes in `X-Total-Count` and the neighbouring pages in an
+    RFC 8288 `Link` header; a page past the end is empty.
     """
 
+    always = False
+
     def paginate_queryset(self, queryset, request, view=None):
-        if not PARAMETERS.intersection(request.query_params):
+        if not self.always and not PARAMETERS.intersection(request.query_params):
             return None  # the common case, without building a serializer
         query = PageQuerySerializer(data=request.query_params)
         query.is_valid(raise_exception=True)
@@ -85,3 +91,33 @@ class BareListPagination(BasePagination):
             ),
             parameter("limit", "Items per page (with no page: the first page).", MAX_LIMIT),
         ]
+
+
+class PagedListPagination(BareListPagination):
+    """BareListPagination that pages even when no parameter asks: for lists that only grow."""
+
+    always = True
+
+
+INVALID_PAGE = error(
+    "`page` or `limit` is not a whole number in range (`invalid`, `min_value`, "
+    "`max_value`); details under `fields`."
+)
+
+# The headers a paginated list answers with, for the schema of each list operation.
+PAGE_HEADERS = [
+    OpenApiParameter(
+        "X-Total-Count",
+        OpenApiTypes.INT,
+        OpenApiParameter.HEADER,
+        response=[200],
+        description="Items matching the filters; sent when the list is paginated.",
+    ),
+    OpenApiParameter(
+        "Link",
+        OpenApiTypes.STR,
+        OpenApiParameter.HEADER,
+        response=[200],
+        description='RFC 8288 rel="prev" and rel="next" pages, when there are any.',
+    ),
+]

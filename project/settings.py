@@ -239,6 +239,11 @@ SESSION_ABSOLUTE_LIFETIME = timedelta(
 # rotated out ends the session. 0 is strict reuse detection (RFC 9700 §4.14.2).
 REFRESH_REUSE_GRACE_SECONDS = env.integer("REFRESH_REUSE_GRACE_SECONDS", 10)
 
+# Active sessions a user may hold; past it a new login ends the oldest. 0: no limit.
+SESSION_LIMIT_PER_USER = env.integer("SESSION_LIMIT_PER_USER", 0)
+# Days the security record keeps an event; `manage.py cleanup_tokens` deletes older ones.
+SECURITY_EVENT_RETENTION_DAYS = env.integer("SECURITY_EVENT_RETENTION_DAYS", 90, minimum=1)
+
 SPECTACULAR_SETTINGS = {
     "TITLE": "Todo API with sign-in sessions",
     "DESCRIPTION": "JWT access and refresh tokens whose sessions really end at logout.",

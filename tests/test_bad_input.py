@@ -12,7 +12,7 @@ from django.contrib.auth import get_user_model
 from drf_spectacular.generators import SchemaGenerator
 from rest_framework_simplejwt.token_blacklist.models import BlacklistedToken, OutstandingToken
 
-from accounts.models import Session
+from accounts.models import SecurityEvent, Session
 from tests.conftest import bearer
 from tests.reporting import report
 from todos.models import Todo
@@ -43,6 +43,7 @@ ENDPOINTS = [
         "post", "/auth/password", {"old_password": "<password>", "new_password": NEW_PASSWORD}
     ),
     Endpoint("get", "/auth/sessions"),
+    Endpoint("get", "/auth/events"),
     Endpoint("delete", "/auth/sessions/{sid}"),
     Endpoint("get", "/todos"),
     Endpoint(
@@ -193,6 +194,8 @@ def _route_cases() -> list[Bad]:
         f"?title={'x' * 300}",
     ):
         cases.append(Bad("bad-query", "get", "/todos", 400, query=query))
+    for query in ("?page=0", "?page=1000001", "?limit=101", "?limit=abc", "?page=%00"):
+        cases.append(Bad("bad-query", "get", "/auth/events", 400, query=query))
     for header in ("Bearer", "Bearer a.b.c", "Bearer \x00", "Bearer \xe9\xe9", "Token x", "\xff"):
         cases.append(Bad(f"bad-authorization:{header!r}", "get", "/todos", 401, auth=header))
     for name, exp in ODD_EXPIRY.items():
@@ -257,6 +260,7 @@ def snapshot() -> dict:
         "outstanding": list(OutstandingToken.objects.order_by("pk").values()),
         "blacklisted": list(BlacklistedToken.objects.order_by("pk").values()),
         "todos": list(Todo.objects.order_by("pk").values()),
+        "events": list(SecurityEvent.objects.order_by("pk").values()),
     }
 
 

@@ -9,8 +9,9 @@ from rest_framework.test import APIClient
 
 from accounts import services
 from accounts.clients import Client
+from accounts.events import security_event
 from accounts.models import RevokeReason, Session
-from accounts.security_log import JSONFormatter, RedactTokens, security_event
+from accounts.security_log import JSONFormatter, RedactTokens
 from tests.conftest import bearer
 
 NEW_PASSWORD = "brand-New-pass-789"
@@ -35,9 +36,19 @@ def configured_output():
 
 
 @pytest.fixture
-def every_flow(user, other_user, password, configured_output, caplog):
+def every_flow(
+    user, other_user, password, configured_output, caplog, django_capture_on_commit_callbacks
+):
     """Drive every flow through the API; return what was logged and every secret used."""
     caplog.set_level(logging.DEBUG)
+    with django_capture_on_commit_callbacks(execute=True):
+        secrets = _every_flow(user, other_user, password)
+    output = configured_output.getvalue()
+    return {"text": output + caplog.text, "output": output, "secrets": secrets}
+
+
+def _every_flow(user, other_user, password) -> list[str]:
+    """Every flow, through the API; returns the secrets it used or received."""
     client = APIClient(REMOTE_ADDR="127.0.0.1")
     secrets = [password, NEW_PASSWORD, "wrong-" + password, "weak"]
 
@@ -83,8 +94,7 @@ def every_flow(user, other_user, password, configured_output, caplog):
         client=Client("10.0.0.9"),
     )
     assert fourth and fifth and bob
-    output = configured_output.getvalue()
-    return {"text": output + caplog.text, "output": output, "secrets": secrets}
+    return secrets
 
 
 def security_lines(output: str) -> list[dict]:
@@ -149,12 +159,12 @@ def test_redact_filter_blanks_a_jwt_in_message_args_and_traceback():
     assert "got [redacted-jwt]" in line and "bad token [redacted-jwt]" in line
 
 
-def test_security_event_is_one_json_line(caplog):
+def test_security_event_is_one_json_line(caplog, transactional_db):
     caplog.set_level(logging.INFO, logger="security")
-    security_event("login", user=7, sid="a" * 36, ip="127.0.0.1", reason="")
+    security_event("refresh", user=7, sid="a" * 36, client=Client("127.0.0.1"))
     (record,) = [r for r in caplog.records if r.name == "security"]
     line = JSONFormatter().format(record)
     assert "\n" not in line
     payload = json.loads(line)
-    assert payload["event"] == "login" and payload["user"] == 7 and payload["reason"] is None
+    assert payload["event"] == "refresh" and payload["user"] == 7 and payload["reason"] is None
     assert payload["time"].endswith("+00:00")

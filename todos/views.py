@@ -6,7 +6,7 @@ from rest_framework import exceptions, filters, viewsets
 from rest_framework.response import Response
 
 from project.fields import StrictBooleanField, StrictCharField
-from project.pagination import BareListPagination
+from project.pagination import PAGE_HEADERS, BareListPagination
 from project.schema import error
 from todos.models import DESCRIPTION_MAX_LENGTH, Todo
 from todos.serializers import TodoFilterSerializer, TodoSerializer
@@ -64,20 +64,7 @@ class TodoFilter(filters.BaseFilterBackend):
         "filter; `page` and/or `limit` paginate. Always a bare array.",
         parameters=[
             TodoFilterSerializer,
-            OpenApiParameter(
-                "X-Total-Count",
-                OpenApiTypes.INT,
-                OpenApiParameter.HEADER,
-                response=[200],
-                description="Todos matching the filters; sent when the list is paginated.",
-            ),
-            OpenApiParameter(
-                "Link",
-                OpenApiTypes.STR,
-                OpenApiParameter.HEADER,
-                response=[200],
-                description='RFC 8288 rel="prev" and rel="next" pages, when there are any.',
-            ),
+            *PAGE_HEADERS,
         ],
         responses={
             200: TodoSerializer(many=True),

@@ -34,7 +34,7 @@ SESSION_COLUMNS = (
     "created",
     "last_refreshed",
     "ip_address",
-    "short_user_agent",
+    "device",
     "revoked_reason",
 )
 
@@ -55,7 +55,7 @@ class SessionColumns:
         """The last rotation: the last use, to within one access-token lifetime."""
         return when(session.last_refreshed_at)
 
-    @admin.display(description="user agent")
-    def short_user_agent(self, session: Session) -> str:
-        """Cut to fit a column; the session's page has all of it."""
-        return truncatechars(session.user_agent, USER_AGENT_CHARS)
+    @admin.display(description="device")
+    def device(self, session: Session) -> str:
+        """The user agent as a person reads it; the session's page has all of it."""
+        return session.device or truncatechars(session.user_agent, USER_AGENT_CHARS)

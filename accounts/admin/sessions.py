@@ -8,6 +8,7 @@ from django.urls import path, reverse
 from django.utils.html import format_html, format_html_join
 
 from accounts.admin.display import SESSION_COLUMNS, SessionColumns, when
+from accounts.admin.events import events_link
 from accounts.admin.paginators import EstimatedCountPaginator
 from accounts.admin.revoking import RevokePermissionMixin, report_revoked, revoke_sessions
 from accounts.admin.search import ExactSearchMixin, as_ip, as_uuid
@@ -55,8 +56,8 @@ class SessionAdmin(SessionColumns, RevokePermissionMixin, ExactSearchMixin, admi
     actions = ("revoke_selected",)
     fieldsets = (
         (None, {"fields": ("id", "user", "status", "created", "last_refreshed")}),
-        ("Client at sign-in", {"fields": ("ip_address", "user_agent")}),
-        ("End", {"fields": ("expires", "revoked", "revoked_reason")}),
+        ("Client at sign-in", {"fields": ("ip_address", "device", "user_agent")}),
+        ("End", {"fields": ("expires", "revoked", "revoked_reason", "security_record")}),
         ("Refresh tokens (newest first)", {"fields": ("token_chain",)}),
     )
     readonly_fields = (
@@ -66,10 +67,12 @@ class SessionAdmin(SessionColumns, RevokePermissionMixin, ExactSearchMixin, admi
         "created",
         "last_refreshed",
         "ip_address",
+        "device",
         "user_agent",
         "expires",
         "revoked",
         "revoked_reason",
+        "security_record",
         "token_chain",
     )
 
@@ -141,6 +144,10 @@ class SessionAdmin(SessionColumns, RevokePermissionMixin, ExactSearchMixin, admi
     @admin.display(description="revoked")
     def revoked(self, session: Session) -> str | None:
         return when(session.revoked_at)
+
+    @admin.display(description="security record")
+    def security_record(self, session: Session) -> str:
+        return events_link("Events of this session", session_id=session.pk)
 
     @admin.display(description="refresh-token chain")
     def token_chain(self, session: Session) -> str:

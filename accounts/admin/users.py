@@ -10,6 +10,7 @@ from django.forms.models import BaseInlineFormSet
 from django.utils import timezone
 
 from accounts.admin.display import SESSION_COLUMNS, SessionColumns
+from accounts.admin.events import events_link
 from accounts.admin.revoking import RevokePermissionMixin, report_revoked, revoke_sessions
 from accounts.models import Session
 
@@ -46,7 +47,8 @@ class SessionInline(SessionColumns, admin.TabularInline):
         now = timezone.now()
         active = Q(revoked_at__isnull=True, expires_at__gt=now)
         rank = Case(When(active, then=Value(0)), default=Value(1), output_field=IntegerField())
-        return super().get_queryset(request).alias(rank=rank).order_by("rank", "-created_at")
+        sessions = super().get_queryset(request).select_related("user")  # each row's title
+        return sessions.alias(rank=rank).order_by("rank", "-created_at")
 
     def has_add_permission(self, request, obj=None) -> bool:
         return False
@@ -64,6 +66,13 @@ class UserAdmin(RevokePermissionMixin, DjangoUserAdmin):
 
     inlines = (*DjangoUserAdmin.inlines, SessionInline)
     actions = ("revoke_all_sessions", "deactivate_users")
+    fieldsets = (*DjangoUserAdmin.fieldsets, ("Security", {"fields": ("security_record",)}))
+    readonly_fields = ("security_record",)
+
+    @admin.display(description="security record")
+    def security_record(self, user) -> str:
+        """Sign-ins, failures, revocations... of this user, in the security record."""
+        return events_link("Security events of this user", user__id__exact=user.pk)
 
     @admin.action(description="Revoke all sessions of selected users", permissions=["revoke"])
     def revoke_all_sessions(self, request, queryset):

@@ -1,0 +1,105 @@
+"""The security record in the admin: read-only, newest first, filterable, at any size."""
+
+from django.contrib import admin
+from django.urls import reverse
+from django.utils.html import format_html
+
+from accounts.admin.display import link_to_session, when
+from accounts.admin.paginators import EstimatedCountPaginator
+from accounts.admin.search import ExactSearchMixin, as_ip, as_uuid
+from accounts.models import SecurityEvent
+
+EVENTS = "admin:accounts_securityevent_changelist"
+
+
+def events_link(text: str, **lookups) -> str:
+    """A link to the security record filtered by `lookups`, e.g. user__id__exact=7."""
+    query = "&".join(f"{name}={value}" for name, value in lookups.items())
+    return format_html('<a href="{}?{}">{}</a>', reverse(EVENTS), query, text)
+
+
+@admin.register(SecurityEvent)
+class SecurityEventAdmin(ExactSearchMixin, admin.ModelAdmin):
+    """Every event the record holds; nobody adds, changes or deletes one here."""
+
+    list_display = ("time", "event", "account", "session", "ip_address", "device", "door", "by")
+    list_display_links = ("time",)
+    list_filter = ("kind", ("created_at", admin.DateFieldListFilter))
+    list_select_related = ("actor",)
+    # Newest first through the primary key; no other column sorts a million rows cheaply.
+    ordering = ("-id",)
+    sortable_by = ()
+    search_fields = ("=username", "=ip_address", "=session_id")
+    search_help_text = "Exact username, IP address, or session id."
+    show_full_result_count = False
+    show_facets = admin.ShowFacets.NEVER
+    paginator = EstimatedCountPaginator
+    actions = None
+    fields = (
+        "time",
+        "event",
+        "account",
+        "session",
+        "ip_address",
+        "user_agent",
+        "device",
+        "door",
+        "by",
+        "details",
+    )
+    readonly_fields = fields
+
+    def search_term_matches(self, term: str) -> list:
+        matches = [SecurityEvent.objects.filter(username=term).values("pk")]
+        if ip := as_ip(term):
+            matches.append(SecurityEvent.objects.filter(ip_address=ip).values("pk"))
+        if sid := as_uuid(term):
+            matches.append(SecurityEvent.objects.filter(session_id=sid).values("pk"))
+        return matches
+
+    def lookup_allowed(self, lookup, value, request=None) -> bool:
+        # The links from a user's and a session's page; both columns are indexed.
+        return lookup in ("user__id__exact", "session_id") or super().lookup_allowed(
+            lookup, value, request
+        )
+
+    # The record is append-only: written by the session service, read here.
+    def has_add_permission(self, request) -> bool:
+        return False
+
+    def has_change_permission(self, request, obj=None) -> bool:
+        return False
+
+    def has_delete_permission(self, request, obj=None) -> bool:
+        return False
+
+    @admin.display(description="time")
+    def time(self, event: SecurityEvent) -> str:
+        return when(event.created_at)
+
+    @admin.display(description="event")
+    def event(self, event: SecurityEvent) -> str:
+        reason = f" ({event.reason.replace('_', ' ')})" if event.reason else ""
+        return f"{event.get_kind_display()}{reason}"
+
+    @admin.display(description="user")
+    def account(self, event: SecurityEvent) -> str:
+        """The name as it was; a link to the user while the user exists."""
+        if event.user_id is None:
+            return event.username or "-"
+        url = reverse("admin:auth_user_change", args=[event.user_id])
+        return format_html('<a href="{}">{}</a>', url, event.username)
+
+    @admin.display(description="session")
+    def session(self, event: SecurityEvent) -> str | None:
+        return link_to_session(event.session_id)
+
+    @admin.display(description="door")
+    def door(self, event: SecurityEvent) -> str:
+        """Where a password was checked (failures and lockouts)."""
+        return event.details.get("door", "").replace("_", " ")
+
+    @admin.display(description="by")
+    def by(self, event: SecurityEvent) -> str:
+        """The staff user who acted on someone else's account."""
+        return event.actor.get_username() if event.actor else ""

@@ -1,0 +1,34 @@
+"""A person's name for the device behind a user agent: "Firefox on Ubuntu", "okhttp"."""
+
+import functools
+
+from ua_parser import parse
+
+DEVICE_MAX_LENGTH = 64
+UNKNOWN = "Unknown device"
+
+
+@functools.lru_cache(maxsize=2048)
+def device_label(user_agent: str) -> str:
+    """Browser (or client library) and operating system, as uap-core's rules name them.
+
+    Cached: a service sees the same few user agents again and again, and a parse costs
+    about a millisecond.
+    """
+    if not user_agent.strip():
+        return ""
+    result = parse(user_agent)
+    client = _known(result.user_agent)
+    system = _known(result.os)
+    if client and system:
+        label = f"{client} on {system}"
+    else:
+        # Unknown to the rules: the product token the client sends first, e.g. "TodoApp".
+        product = user_agent.split("/", 1)[0].split()
+        label = client or system or (product[0] if product else "")
+    return label[:DEVICE_MAX_LENGTH] or UNKNOWN
+
+
+def _known(part) -> str | None:
+    family = part.family if part is not None else None
+    return family if family and family != "Other" else None

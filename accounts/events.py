@@ -1,0 +1,85 @@
+"""The security record: a row per event, written with the change it records, and a log line.
+
+Rows are written in the caller's transaction, so a change that rolls back leaves no
+event and one that commits always has its event. A failure that changes nothing (a
+wrong password) is written on its own. Each event is also one JSON line on the
+`security` logger once its transaction commits; lines for the kinds that are not
+kept as rows (a routine rotation, a refused refresh) are logged only.
+"""
+
+import logging
+from dataclasses import dataclass, field
+
+from django.db import transaction
+
+from accounts.clients import Client
+from accounts.devices import device_label
+from accounts.models import EventKind, SecurityEvent
+
+logger = logging.getLogger("security")
+
+# Alerting reads these: a stolen token, or someone guessing passwords.
+WARNING_KINDS = frozenset({EventKind.REUSE_DETECTED, EventKind.LOCKED_OUT})
+RECORDED_KINDS = frozenset(EventKind.values)
+
+
+@dataclass
+class Event:
+    """One security event before it is written; callers pass ids and reasons, never secrets."""
+
+    kind: str
+    user: object = None  # a user, or its primary key
+    username: str = ""
+    sid: object = None
+    client: Client | None = None
+    reason: str = ""
+    actor: object = None
+    details: dict = field(default_factory=dict)
+
+    def row(self) -> SecurityEvent:
+        client = self.client or Client()
+        return SecurityEvent(
+            kind=self.kind,
+            user_id=getattr(self.user, "pk", self.user),
+            username=(self.username or _username(self.user))[:150],
+            session_id=self.sid,
+            ip_address=client.ip,
+            user_agent=client.user_agent,
+            device=device_label(client.user_agent),
+            actor_id=getattr(self.actor, "pk", self.actor),
+            reason=self.reason,
+            details=self.details,
+        )
+
+    def log(self) -> None:
+        level = logging.WARNING if self.kind in WARNING_KINDS else logging.INFO
+        security = {
+            "event": self.kind,
+            "user": getattr(self.user, "pk", self.user),
+            "sid": str(self.sid) if self.sid else None,
+            "ip": self.client.ip if self.client else None,
+            "reason": self.reason or None,
+            **({"actor": getattr(self.actor, "pk", self.actor)} if self.actor else {}),
+            **self.details,
+        }
+        logger.log(level, self.kind, extra={"security": security})
+
+
+def security_event(kind: str, **fields) -> None:
+    """Record one event (see Event for the fields; anything else goes into its details)."""
+    known = {name: fields.pop(name) for name in list(fields) if name in Event.__annotations__}
+    security_events([Event(kind, **known, details=fields)])
+
+
+def security_events(events: list[Event]) -> None:
+    """Record several events with one INSERT, e.g. every session a logout-all ends."""
+    rows = [event.row() for event in events if event.kind in RECORDED_KINDS]
+    if rows:
+        SecurityEvent.objects.bulk_create(rows)
+    for event in events:
+        transaction.on_commit(event.log)
+
+
+def _username(user) -> str:
+    get_username = getattr(user, "get_username", None)
+    return get_username() if get_username else ""
