@@ -1,18 +1,26 @@
-"""Delete expired sessions and refresh tokens in small batches, safe beside live traffic."""
+"""Delete what expires: sessions, refresh tokens, old security events; in batches, beside traffic.
 
-from dataclasses import dataclass, field
-from datetime import datetime
+Every batch reads at most `batch_size` primary keys, in primary-key order, then
+deletes their rows with plain DELETE statements in one short transaction. Sessions
+and outstanding tokens are deleted by `_delete_by_pk`, not QuerySet.delete(): other
+tables point to them, so Django's collector would first fetch every row to cascade
+by hand, when the rows pointing to them go just before in statements of their own.
+"""
 
-from django.db import transaction
-from django.db.models import Exists, OuterRef
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from django.conf import settings
+from django.db import connections, router, transaction
+from django.db.models import Exists, Max, Min, OuterRef
 from django.utils import timezone
-from rest_framework_simplejwt.token_blacklist.models import OutstandingToken
+from rest_framework_simplejwt.token_blacklist.models import BlacklistedToken, OutstandingToken
 
-from accounts.models import Session
+from accounts.models import SecurityEvent, Session, SessionToken
 
-BLACKLISTED = "token_blacklist.BlacklistedToken"
-OUTSTANDING = "token_blacklist.OutstandingToken"
-SESSIONS = "accounts.Session"
+# 10,000 rows a batch: few round trips, short transactions (a fraction of a second on
+# PostgreSQL), and within SQLite's 32,766 parameters a statement.
+BATCH_SIZE = 10_000
 
 
 @dataclass
@@ -20,78 +28,151 @@ class CleanupCounts:
     """Rows deleted by one cleanup run."""
 
     sessions: int = 0
+    session_tokens: int = 0
     outstanding_tokens: int = 0
     blacklisted_tokens: int = 0
+    security_events: int = 0
     batches: int = 0
-    # Every model the deletes reached, cascades included, e.g. "accounts.SessionToken".
-    by_model: dict[str, int] = field(default_factory=dict)
-
-    def add(self, deleted: dict[str, int]) -> None:
-        """Count one batch's `QuerySet.delete()` result."""
-        self.batches += 1
-        for label, count in deleted.items():
-            self.by_model[label] = self.by_model.get(label, 0) + count
-        self.sessions = self.by_model.get(SESSIONS, 0)
-        self.outstanding_tokens = self.by_model.get(OUTSTANDING, 0)
-        self.blacklisted_tokens = self.by_model.get(BLACKLISTED, 0)
 
 
-def clear_expired(*, batch_size: int = 1000, now: datetime | None = None) -> CleanupCounts:
-    """Delete sessions past their absolute expiry, then refresh tokens past theirs.
+def clear_expired(*, batch_size: int = BATCH_SIZE, now: datetime | None = None) -> CleanupCounts:
+    """Delete expired sessions, then expired refresh tokens, then events past retention.
 
-    Revoked sessions that have not expired yet stay, as the trail of who ended them
-    and why. Each batch is its own short transaction and holds at most `batch_size`
-    ids in memory, so this runs from cron while the API serves requests.
+    Revoked sessions stay until their absolute expiry, as the trail of who ended them
+    and why. The current token of a session not yet revoked stays too, even expired:
+    a logout-all may still blacklist it, and it goes with its session. Each batch is
+    its own transaction, so this runs from cron while the API serves requests.
     """
     now = now or timezone.now()
     counts = CleanupCounts()
     _delete_expired_sessions(now, batch_size, counts)
+    _release_expired_current_tokens(now, batch_size, counts)
     _delete_expired_tokens(now, batch_size, counts)
+    _delete_old_events(now, batch_size, counts)
     return counts
 
 
 def _delete_expired_sessions(now: datetime, batch_size: int, counts: CleanupCounts) -> None:
     """Sessions past their absolute expiry, revoked or not, with their token links."""
-    last = None
-    while True:
-        expired = Session.objects.filter(expires_at__lte=now).order_by("pk")
-        if last is not None:
-            expired = expired.filter(pk__gt=last)
-        ids = list(expired.values_list("pk", flat=True)[:batch_size])
-        if not ids:
-            return
-        last = ids[-1]
+    expired = Session.objects.filter(expires_at__lte=now).order_by("pk")
+    for ids in _batches(expired, batch_size):
         with transaction.atomic():
-            # A request that holds a session's row (a refresh, a logout-all) may still
-            # write to it: skip that one this run rather than wait or deadlock.
+            # A request holding a session's row (a refresh, a logout-all) may still write
+            # to it: skip that one this run rather than wait for it.
             locked = list(
                 Session.objects.select_for_update(skip_locked=True)
                 .filter(pk__in=ids, expires_at__lte=now)
                 .values_list("pk", flat=True)
             )
-            counts.add(Session.objects.filter(pk__in=locked).delete()[1])
+            if locked:
+                counts.session_tokens += _deleted(SessionToken.objects.filter(session__in=locked))
+                counts.sessions += _delete_by_pk(Session, locked)
+        counts.batches += 1
+
+
+def _release_expired_current_tokens(now: datetime, batch_size: int, counts: CleanupCounts) -> None:
+    """Revoked sessions (kept until their absolute expiry) let go of expired current tokens.
+
+    A revoked session never rotates again, so its current token only matters for the
+    trail; once expired it can go, and the session keeps its jti.
+    """
+    stale = Session.objects.filter(
+        revoked_at__isnull=False, current_token__expires_at__lte=now
+    ).order_by("pk")
+    for ids in _batches(stale, batch_size):
+        Session.objects.filter(pk__in=ids).update(current_token=None)
+        counts.batches += 1
 
 
 def _delete_expired_tokens(now: datetime, batch_size: int, counts: CleanupCounts) -> None:
-    """Expired outstanding tokens, their blacklist entries and session links.
+    """Expired outstanding tokens no session names as current, their blacklist rows and links.
 
-    The current token of a session that is not revoked is kept even once expired: a
-    logout-all may still blacklist it, and it goes with its session instead.
+    Batches are ranges of primary keys: the statements pick their rows by the range and
+    the condition, so no list of ids travels to the database and back.
     """
-    current_of_unrevoked = Session.objects.filter(
-        current_token=OuterRef("pk"), revoked_at__isnull=True
+    expired = OutstandingToken.objects.filter(expires_at__lte=now).filter(
+        ~Exists(Session.objects.filter(current_token=OuterRef("pk")))
     )
-    last = 0
+    for low, high in _pk_ranges(expired, batch_size):
+        batch = expired.filter(pk__gte=low, pk__lte=high)
+        with transaction.atomic():
+            counts.session_tokens += _deleted(SessionToken.objects.filter(token__in=batch))
+            counts.blacklisted_tokens += _deleted(BlacklistedToken.objects.filter(token__in=batch))
+            counts.outstanding_tokens += _delete_expired_token_range(low, high, now)
+        counts.batches += 1
+
+
+def _delete_old_events(now: datetime, batch_size: int, counts: CleanupCounts) -> None:
+    """Security events older than SECURITY_EVENT_RETENTION_DAYS, oldest first."""
+    cutoff = now - timedelta(days=settings.SECURITY_EVENT_RETENTION_DAYS)
+    old = SecurityEvent.objects.filter(created_at__lt=cutoff)
+    span = old.aggregate(first=Min("pk"), last=Max("pk"))
+    if span["first"] is None:
+        return
+    # Events are written in time order: the old ones are ranges of ids from the first.
+    for low in range(span["first"], span["last"] + 1, batch_size):
+        batch = old.filter(pk__gte=low, pk__lt=low + batch_size)
+        counts.security_events += _deleted(batch)
+        counts.batches += 1
+
+
+def _batches(queryset, batch_size: int):
+    """Primary keys of `queryset` (ordered by pk), `batch_size` at a time, never all at once."""
+    last = None
     while True:
-        ids = list(
-            OutstandingToken.objects.filter(expires_at__lte=now, pk__gt=last)
-            .filter(~Exists(current_of_unrevoked))
-            .order_by("pk")
-            .values_list("pk", flat=True)[:batch_size]
-        )
+        page = queryset if last is None else queryset.filter(pk__gt=last)
+        ids = list(page.values_list("pk", flat=True)[:batch_size])
         if not ids:
             return
+        yield ids
         last = ids[-1]
-        # delete() cascades to BlacklistedToken and SessionToken and clears the
-        # current_token of the revoked sessions kept for the trail, in one transaction.
-        counts.add(OutstandingToken.objects.filter(pk__in=ids).delete()[1])
+
+
+def _pk_ranges(queryset, batch_size: int):
+    """(first, last) primary keys of each `batch_size` rows of `queryset`, in pk order."""
+    pks = queryset.order_by("pk").values_list("pk", flat=True)
+    low = pks.first()
+    while low is not None:
+        # The batch's last pk, or the very last one: two small reads, no list of ids.
+        high = pks.filter(pk__gte=low)[batch_size - 1 : batch_size].first()
+        if high is None:
+            high = pks.filter(pk__gte=low).last()
+        yield low, high
+        low = pks.filter(pk__gt=high).first()
+
+
+def _deleted(queryset) -> int:
+    """Delete rows nothing points to: Django runs this as one plain DELETE."""
+    return queryset.delete()[0]
+
+
+def _delete_by_pk(model, pks: list) -> int:
+    """DELETE FROM model WHERE pk IN pks, one plain statement; the rows deleted."""
+    connection = connections[router.db_for_write(model)]
+    pk = model._meta.pk
+    values = [pk.get_db_prep_value(value, connection) for value in pks]
+    placeholders = ", ".join(["%s"] * len(values))
+    # Table and column names come from the model's metadata; the values are parameters.
+    sql = f"DELETE FROM {model._meta.db_table} WHERE {pk.column} IN ({placeholders})"  # noqa: S608
+    return _execute(connection, sql, values)
+
+
+def _delete_expired_token_range(low: int, high: int, now: datetime) -> int:
+    """The DELETE of `_delete_expired_tokens`' outstanding tokens: its condition, in SQL."""
+    token, session = OutstandingToken._meta, Session._meta
+    pk, current = token.pk.column, session.get_field("current_token").column
+    connection = connections[router.db_for_write(OutstandingToken)]
+    expires_at = token.get_field("expires_at").get_db_prep_value(now, connection)
+    # Table and column names come from the models' metadata; the values are parameters.
+    sql = (
+        f"DELETE FROM {token.db_table} WHERE {pk} >= %s AND {pk} <= %s "  # noqa: S608
+        f"AND {token.get_field('expires_at').column} <= %s AND NOT EXISTS "
+        f"(SELECT 1 FROM {session.db_table} WHERE {current} = {token.db_table}.{pk})"
+    )
+    return _execute(connection, sql, [low, high, expires_at])
+
+
+def _execute(connection, sql: str, params: list) -> int:
+    with connection.cursor() as cursor:
+        cursor.execute(sql, params)
+        return cursor.rowcount
