@@ -48,7 +48,7 @@ class Volumes:
     wrk_connections: int = 4
     rounds: int = 4
     refreshes_per_round: int = 30
-    logins_per_round: int = 3
+    logins_per_round: int = 4
     scale_refreshes: int = 20
     scale_requests: int = 40
     race_size: int = 50

@@ -13,9 +13,11 @@ from datetime import UTC
 import jwt
 from django.conf import settings
 from django.contrib.auth import get_user_model
+from django.contrib.auth.hashers import check_password
 from django.db import connection
 from django.http import HttpResponse, JsonResponse
 from django.utils import timezone
+from django.views.decorators.csrf import csrf_exempt
 
 from accounts.models import Session
 from todos.models import Todo
@@ -84,3 +86,16 @@ def todos(request) -> HttpResponse:
     # DRF escapes these two, which are valid JSON but not valid JavaScript.
     body = body.replace("\u2028", "\\u2028").replace("\u2029", "\\u2029")
     return HttpResponse(body.encode(), content_type="application/json")
+
+
+@csrf_exempt
+def verify(request) -> HttpResponse:
+    """POST /floor/verify: the floor of a login, one password check over HTTP and nothing else.
+
+    It reads the user's hash (one query) and verifies the password with Django's
+    hasher, as login does; no session, no token, no record.
+    """
+    body = json.loads(request.body)
+    user = get_user_model()._default_manager.get(username=body["username"])
+    ok = check_password(body["password"], user.password)
+    return JsonResponse({"ok": ok}, status=200 if ok else 401)

@@ -143,9 +143,11 @@ def refresh(run: Run, pool: Pool) -> dict:
 
 
 def login(run: Run, pool: Pool) -> dict:
-    """p50 of `POST /auth/login` over HTTP against p50 of one `PBKDF2PasswordHasher.verify`
-    of the same user's hash in the bench's own process (Django's default hasher and
-    iterations), alternating.
+    """p50 of `POST /auth/login` over HTTP against two floors of the same password check:
+    `POST /floor/verify` on the same server (bench/floor.py: one query for the user's hash,
+    Django's `check_password`, nothing else), and one `PBKDF2PasswordHasher.verify` of the
+    hash in the bench's own process (Django's default hasher and iterations). The three
+    alternate request by request (A B C C B A), `logins_per_round` times per round.
     """
     hasher = PBKDF2PasswordHasher()
     algorithm, iterations, *_ = run.password_hash.split("$")
@@ -162,18 +164,19 @@ def login(run: Run, pool: Pool) -> dict:
 
     sides = {
         "login": lambda: _seconds(request(port, "POST", "/auth/login", body=body)),
+        "check": lambda: _seconds(request(port, "POST", "/floor/verify", body=body)),
         "verify": verify,
     }
     for once in sides.values():
         once()  # warm-up
-    count = run.volumes.logins_per_round
-    rounds = alternate(
-        run.volumes.rounds, {n: partial(_p50, count, once) for n, once in sides.items()}
+    samples = alternate(
+        run.volumes.rounds * run.volumes.logins_per_round,
+        {name: lambda once=once: {"p50": once()} for name, once in sides.items()},
     )
     return {
         "algorithm": algorithm,
         "iterations": int(iterations),
-        **{name: medians(samples) for name, samples in rounds.items()},
+        **{name: medians(values) for name, values in samples.items()},
     }
 
 

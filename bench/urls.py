@@ -21,5 +21,6 @@ urlpatterns = [
     path("stock/refresh", TokenRefreshView.as_view(), name="stock-refresh"),
     path("stock/todos", StockTodoViewSet.as_view({"get": "list"}), name="stock-todos"),
     path("floor/todos", floor.todos, name="floor-todos"),
+    path("floor/verify", floor.verify, name="floor-verify"),
     path("", include(project_urls)),
 ]
