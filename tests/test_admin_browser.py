@@ -9,6 +9,7 @@ from pathlib import Path
 
 import jwt
 import pytest
+from django.utils import timezone
 
 from accounts.models import RevokeReason, Session
 
@@ -133,3 +134,75 @@ def test_operator_revokes_one_of_two_sessions_in_the_browser(live_server, django
     status, _ = api(base, "POST", "/auth/refresh", {"refresh_token": kept["refresh_token"]})
     assert status == 200
     assert Session.objects.get(pk=session_id(stolen)).revoked_reason == RevokeReason.ADMIN
+
+
+EVENTS_SCREENSHOT = SCREENSHOT.with_name("admin-events.png")
+FIREFOX = "Mozilla/5.0 (X11; Ubuntu; Linux x86_64; rv:125.0) Gecko/20100101 Firefox/125.0"
+
+
+def overflow(page) -> int:
+    """Pixels by which the changelist's table passes the right edge of its container."""
+    return page.evaluate(
+        """() => {
+            const table = document.querySelector('#result_list');
+            const box = document.querySelector('#changelist-form') || table.parentElement;
+            return Math.ceil(table.getBoundingClientRect().right
+                             - Math.min(box.getBoundingClientRect().right, window.innerWidth));
+        }"""
+    )
+
+
+def test_operator_reads_the_security_record_in_the_browser(live_server, django_user_model):
+    require_chromium()
+    from playwright.sync_api import sync_playwright
+
+    django_user_model.objects.create_superuser("operator", password=OPERATOR_PASSWORD)
+    alice = django_user_model.objects.create_user("alice", password="alice-password-1234")
+    base = live_server.url
+    sign_in(base, PHONE)
+    sign_in(base, FIREFOX)
+    status, _ = api(
+        base, "POST", "/auth/login", {"username": "alice", "password": "wrong"}, user_agent=FIREFOX
+    )
+    assert status == 401
+    # The widest a row gets: a long IPv6 address and the longest end of a session.
+    Session.objects.filter(user_agent=PHONE).update(
+        ip_address="2001:db8:85a3:1234:5678:8a2e:370:7334",
+        revoked_at=timezone.now(),
+        revoked_reason=RevokeReason.REUSE_DETECTED,
+    )
+
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        try:
+            # A 1366 px laptop screen with the admin's app sidebar open.
+            page = browser.new_page(viewport={"width": 1366, "height": 700})
+            page.set_default_timeout(15_000)
+            page.goto(base + "/admin/login/?next=/admin/")
+            page.fill("#id_username", "operator")
+            page.fill("#id_password", OPERATOR_PASSWORD)
+            page.click("input[type=submit]")
+            page.wait_for_selector("#site-name")
+
+            page.goto(base + "/admin/accounts/session/")
+            assert page.locator("#nav-sidebar").is_visible()
+            assert page.locator("#result_list tbody tr").count() == 2
+            assert overflow(page) <= 0, "the sessions list is wider than the screen"
+            assert page.locator("#result_list").get_by_text("Firefox on Ubuntu").count() == 1
+
+            # From alice's page to her events, then only her failures.
+            page.goto(base + f"/admin/auth/user/{alice.pk}/change/")
+            page.click("text=Security events of this user")
+            page.wait_for_url(f"**/admin/accounts/securityevent/?user__id__exact={alice.pk}")
+            assert page.locator("#result_list tbody tr").count() == 3
+            page.click("#changelist-filter >> text=Wrong password")
+            page.wait_for_url("**kind__exact=login_failed**")
+            rows = page.locator("#result_list tbody tr")
+            assert rows.count() == 1
+            assert "api login" in rows.first.inner_text()
+            assert overflow(page) <= 0, "the events list is wider than the screen"
+            if os.environ.get("UPDATE_SCREENSHOTS") == "1":
+                page.goto(base + "/admin/accounts/securityevent/")
+                page.screenshot(path=str(EVENTS_SCREENSHOT), full_page=True)
+        finally:
+            browser.close()

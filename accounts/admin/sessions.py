@@ -41,8 +41,8 @@ class StatusFilter(admin.SimpleListFilter):
 class SessionAdmin(SessionColumns, RevokePermissionMixin, ExactSearchMixin, admin.ModelAdmin):
     """Read-only sessions, newest first, with revoke as the only write."""
 
-    list_display = ("session", "user", *SESSION_COLUMNS)
-    list_display_links = None
+    list_display = ("created", "user", *SESSION_COLUMNS[1:])
+    list_display_links = ("created",)
     list_filter = (StatusFilter, "revoked_reason")
     list_select_related = ("user",)
     # Only indexed columns sort: anything else sorts 200,000 rows per page view.
