@@ -284,6 +284,6 @@ LOGGING = {
 }
 
 env.check(
-    "Set these environment variables (see the Configuration section of README.md)"
+    "Set these environment variables (see docs/configuration.md)"
     + ("." if DEBUG else ", or set DEBUG=1 for local development.")
 )
