@@ -67,9 +67,10 @@ def set_up(run: Run, large: bool, step: Steps) -> None:
     manage(run.env, v.main_db, *seed, log=run.log)
     databases = [v.main_db]
     if large:
-        step(f"seeding {v.large_db}: {v.large_tokens:,} expired tokens")
+        step(f"seeding {v.large_db}: {v.large_tokens:,} expired tokens, {v.large_events:,} events")
         recreate(v.large_db, template=v.main_db)
         seed = ["seed_sessions", f"--tokens={v.large_tokens}", f"--sessions={v.large_sessions}"]
+        seed.append(f"--events={v.large_events}")
         step(manage(run.env, v.large_db, *seed, "--chain=2", "--expired", log=run.log).strip())
         databases.append(v.large_db)
     for name in databases:

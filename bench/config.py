@@ -40,6 +40,8 @@ class Volumes:
     # 1M expired tokens, half blacklisted: 100k sessions of two, the rest stock chains of two.
     large_tokens: int = 1_000_000
     large_sessions: int = 100_000
+    # The security record at the size the admin must stay usable at.
+    large_events: int = 1_000_000
     runs: int = 3
     # Each round runs the sides forward then backward (A B C C B A).
     wrk_rounds: int = 4
@@ -62,6 +64,7 @@ QUICK = Volumes(
     large_db="bench_quick_1m",
     large_tokens=20_000,
     large_sessions=2_000,
+    large_events=20_000,
     runs=1,
     wrk_rounds=1,
     wrk_seconds=2,

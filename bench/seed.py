@@ -16,7 +16,8 @@ from django.utils import timezone
 from rest_framework_simplejwt import settings as simplejwt
 from rest_framework_simplejwt.token_blacklist.models import BlacklistedToken, OutstandingToken
 
-from accounts.models import RevokeReason, Session, SessionToken
+from accounts.devices import device_label
+from accounts.models import EventKind, RevokeReason, SecurityEvent, Session, SessionToken
 from bench.seed_writers import BulkWriter, CopyWriter
 
 # One session in this many is seeded as logged out, so admin filters have both kinds.
@@ -30,6 +31,19 @@ USER_AGENTS = (
 )
 
 
+# The security record as a busy service writes it: mostly sign-ins and wrong passwords.
+EVENT_KINDS = (
+    (EventKind.LOGIN, 60),
+    (EventKind.LOGIN_FAILED, 25),
+    (EventKind.SESSION_REVOKED, 10),
+    (EventKind.REFRESH_REPLAYED, 3),
+    (EventKind.LOCKED_OUT, 1),
+    (EventKind.REUSE_DETECTED, 1),
+)
+# Within retention, so cleanup leaves them be and the cleanup comparison stays like for like.
+EVENTS_WITHIN = timedelta(days=60)
+
+
 @dataclass
 class Seeded:
     """What one seeding wrote."""
@@ -38,12 +52,14 @@ class Seeded:
     blacklisted: int = 0
     sessions: int = 0
     users: int = 0
+    events: int = 0
     seconds: float = 0.0
 
     def __str__(self) -> str:
         return (
             f"Seeded {self.tokens} outstanding tokens ({self.blacklisted} blacklisted) in "
-            f"{self.sessions} sessions of {self.users} users in {self.seconds:.1f}s."
+            f"{self.sessions} sessions of {self.users} users, and {self.events} security "
+            f"events, in {self.seconds:.1f}s."
         )
 
 
@@ -54,6 +70,7 @@ def seed_sessions(
     users: int | None = None,
     chain: int | None = None,
     expired: bool = False,
+    events: int = 0,
     batch_size: int = 50_000,
 ) -> Seeded:
     """Seed `tokens` refresh tokens as chains (one login and its rotations).
@@ -61,7 +78,8 @@ def seed_sessions(
     Without `chain`, the tokens are spread over `sessions` chains, one per session
     (with no sessions: bare tokens). With `chain`, each session gets `chain` tokens and
     the rest are chains of that length without a session, as stock SimpleJWT leaves
-    them. Every rotated-out token is blacklisted. PostgreSQL loads with COPY into
+    them. Every rotated-out token is blacklisted. `events` security events of the seeded
+    users go with them, all of the last 60 days. PostgreSQL loads with COPY into
     locked tables (see CopyWriter); other databases with batched bulk_create.
     """
     if tokens < 0 or sessions < 0 or batch_size < 1 or (chain is not None and chain < 1):
@@ -79,6 +97,8 @@ def seed_sessions(
         user_ids = seeder.users(users) if tokens else []
         for batch in _batches(_chains(tokens, sessions, chain), batch_size):
             seeder.batch(user_ids, batch, seeded)
+        for start in range(0, events, batch_size):
+            seeded.events += seeder.events(user_ids, min(batch_size, events - start))
     seeded.users = len(user_ids)
     seeded.seconds = time.perf_counter() - started
     return seeded
@@ -177,6 +197,34 @@ class Seeder:
         seeded.tokens += total
         seeded.sessions += len(sessions)
         seeded.blacklisted += len(blacklist)
+
+    def events(self, user_ids: list[int], count: int) -> int:
+        """Seed `count` security events of the given users, oldest first; returns how many."""
+        kinds, weights = zip(*EVENT_KINDS, strict=True)
+        rows = []
+        for pk, kind in zip(
+            self.writer.reserve_ids(SecurityEvent, count),
+            self.random.choices(kinds, weights, k=count),
+            strict=True,
+        ):
+            user_id = self.random.choice(user_ids)
+            user_agent = self.random.choice(USER_AGENTS)
+            rows.append(
+                {
+                    "id": pk,
+                    "kind": kind,
+                    "created_at": self.now - EVENTS_WITHIN * self.random.random(),
+                    "user_id": user_id,
+                    "username": f"seed-user-{user_id}",
+                    "session_id": uuid.uuid4() if kind != EventKind.LOGIN_FAILED else None,
+                    "ip_address": f"10.{self.random.randrange(256)}.{self.random.randrange(256)}.1",
+                    "user_agent": user_agent,
+                    "device": device_label(user_agent),
+                    "details": {"door": "api_login"} if kind == EventKind.LOGIN_FAILED else {},
+                }
+            )
+        self.writer.write_dicts(SecurityEvent, rows)
+        return count
 
     def _start(self, span: timedelta):
         """A start time: within the last `span` (live), or long enough ago that all expired."""

@@ -5,9 +5,10 @@ from contextlib import contextmanager
 
 from django.contrib.auth import get_user_model
 from django.db import connection, models
+from psycopg.types.json import Jsonb
 from rest_framework_simplejwt.token_blacklist.models import BlacklistedToken, OutstandingToken
 
-from accounts.models import Session, SessionToken
+from accounts.models import SecurityEvent, Session, SessionToken
 
 
 class Writer:
@@ -42,7 +43,7 @@ class Writer:
 class CopyWriter(Writer):
     """PostgreSQL: COPY into locked tables whose indexes and keys are rebuilt once."""
 
-    MODELS = (OutstandingToken, Session, SessionToken, BlacklistedToken)
+    MODELS = (OutstandingToken, Session, SessionToken, BlacklistedToken, SecurityEvent)
     # Foreign keys, unique constraints and plain indexes; primary keys stay.
     DEFINITIONS = """
         SELECT conrelid::regclass::text, conname, pg_get_constraintdef(oid), contype = 'f'
@@ -116,7 +117,8 @@ class CopyWriter(Writer):
         sql = f"COPY {quote(model._meta.db_table)} ({names}) FROM STDIN"
         with connection.cursor() as cursor, cursor.copy(sql) as copy:
             for row in rows:
-                copy.write_row(row)
+                # COPY needs JSON columns as JSON; psycopg dumps a dict only when told so.
+                copy.write_row([Jsonb(v) if isinstance(v, dict) else v for v in row])
 
 
 class BulkWriter(Writer):

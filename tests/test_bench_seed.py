@@ -4,12 +4,15 @@ The seeder is bench tooling, not a product app, so these tests call its function
 directly; the product settings never install it.
 """
 
+from datetime import timedelta
+
 import pytest
+from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.utils import timezone
 from rest_framework_simplejwt.token_blacklist.models import BlacklistedToken, OutstandingToken
 
-from accounts.models import Session, SessionToken
+from accounts.models import EventKind, SecurityEvent, Session, SessionToken
 from bench.seed import seed_sessions
 
 pytestmark = pytest.mark.django_db
@@ -109,3 +112,15 @@ def test_seed_sessions_impossible_shapes_are_refused(options, message):
         seed_sessions(**options)
 
     assert not OutstandingToken.objects.exists()
+
+
+def test_seed_sessions_seeds_recent_security_events_of_its_users():
+    seeded = seed_sessions(tokens=40, sessions=10, events=25, batch_size=10)
+    events = SecurityEvent.objects.all()
+    assert seeded.events == events.count() == 25
+    assert set(events.values_list("user_id", flat=True)) <= set(
+        get_user_model().objects.values_list("pk", flat=True)
+    )
+    oldest = timezone.now() - timedelta(days=settings.SECURITY_EVENT_RETENTION_DAYS)
+    assert not events.filter(created_at__lt=oldest).exists()
+    assert {e.kind for e in events} <= set(EventKind.values)

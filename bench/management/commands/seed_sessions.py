@@ -20,9 +20,10 @@ class Command(BaseCommand):
             "--chain", type=int, default=None, help="tokens per chain; the rest have no session"
         )
         parser.add_argument("--expired", action="store_true", help="only expired rows")
+        parser.add_argument("--events", type=int, default=0, help="security events")
         parser.add_argument("--batch-size", type=int, default=50_000, help="tokens per batch")
 
-    def handle(self, *args, tokens, sessions, users, chain, expired, batch_size, **options):
+    def handle(self, *args, tokens, sessions, users, chain, expired, events, batch_size, **options):
         try:
             seeded = seed_sessions(
                 tokens=tokens,
@@ -30,6 +31,7 @@ class Command(BaseCommand):
                 users=users,
                 chain=chain,
                 expired=expired,
+                events=events,
                 batch_size=batch_size,
             )
         except ValueError as exc:
