@@ -108,4 +108,9 @@ def error_for_status(status_code: int) -> exceptions.APIException:
 
 def error_response(exc: exceptions.APIException) -> JsonResponse:
     """A plain Django response with the contract's error body."""
-    return JsonResponse(error_body(str(exc.detail), exc.get_codes()), status=exc.status_code)
+    return JsonResponse(
+        error_body(str(exc.detail), exc.get_codes()),
+        status=exc.status_code,
+        # Compact, as DRF's renderer writes the API's own errors.
+        json_dumps_params={"separators": (",", ":"), "ensure_ascii": False},
+    )
