@@ -6,6 +6,7 @@ from django.contrib.auth.models import update_last_login
 from django.db import IntegrityError, transaction
 from django.db.models import QuerySet
 from django.utils import timezone
+from rest_framework_simplejwt import settings as simplejwt
 from rest_framework_simplejwt.token_blacklist.models import BlacklistedToken
 
 from accounts.clients import Client
@@ -138,6 +139,23 @@ def session_logout(*, session: Session, refresh_token: str, client: Client | Non
         # One session's access token never ends another session, the user's or anyone's.
         raise RefreshTokenMismatch()
     session_revoke(session=session, reason=RevokeReason.LOGOUT, client=client)
+
+
+def session_end(*, refresh_token: str, client: Client | None = None) -> bool:
+    """End the session a refresh token belongs to; idempotent. True if this call ended it.
+
+    For the cookie logout, which has no access token: the refresh token proves the
+    session, as it could have refreshed it. A token that does not verify (or none)
+    ends nothing and is no error, so a page can always sign out and clear its cookie.
+    """
+    try:
+        token = decode_refresh(refresh_token)
+    except InvalidRefreshToken:
+        return False
+    sessions = Session.objects.filter(
+        pk=token[SESSION_CLAIM], user_id=token[simplejwt.api_settings.USER_ID_CLAIM]
+    )
+    return bool(sessions_revoke(sessions=sessions, reason=RevokeReason.LOGOUT, client=client))
 
 
 def session_revoke(*, session: Session, reason: str, client: Client | None = None) -> bool:
