@@ -80,7 +80,8 @@ ROOT_URLCONF = "project.urls"
 TEMPLATES = [
     {
         "BACKEND": "django.template.backends.django.DjangoTemplates",
-        "DIRS": [],
+        # The web client's page (project/templates/web/).
+        "DIRS": [BASE_DIR / "project" / "templates"],
         "APP_DIRS": True,
         "OPTIONS": {
             "context_processors": [
@@ -163,6 +164,8 @@ USE_I18N = True
 USE_TZ = True
 
 STATIC_URL = "static/"
+# The web client's script, styles and icon (project/static/web/).
+STATICFILES_DIRS = [BASE_DIR / "project" / "static"]
 # Where collectstatic writes; whitenoise serves it with DEBUG off.
 STATIC_ROOT = Path(env.text("STATIC_ROOT") or BASE_DIR / "staticfiles")
 STORAGES = {
