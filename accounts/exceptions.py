@@ -28,6 +28,15 @@ class RefreshTokenMismatch(exceptions.PermissionDenied):
     default_code = "refresh_token_mismatch"
 
 
+class CrossSiteRequest(exceptions.PermissionDenied):
+    # The cookie routes answer only pages of this site (accounts.browser explains why).
+    default_detail = (
+        "Cross-site request refused: send the X-Requested-With: fetch header "
+        "from a page of a trusted origin"
+    )
+    default_code = "csrf_failed"
+
+
 class AccessTokenRequired(TokenRequired):
     default_detail = "Access token is required in Authorization header"
     default_code = "access_token_required"

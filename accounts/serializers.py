@@ -100,6 +100,23 @@ class TokenPairSerializer(serializers.Serializer):
     refresh_token = serializers.CharField(source="refresh")
 
 
+class AccessTokenSerializer(serializers.Serializer):
+    """`{access_token}`: a cookie-mode refresh, whose refresh token went into the cookie."""
+
+    access_token = serializers.CharField(
+        source="access", help_text="JWT, valid for ACCESS_TOKEN_LIFETIME. Keep it in memory."
+    )
+
+
+class BrowserLoginResultSerializer(serializers.Serializer):
+    """`{message, access_token}`: a cookie-mode login, whose refresh token went into the cookie."""
+
+    message = serializers.CharField()
+    access_token = serializers.CharField(
+        help_text="JWT, valid for ACCESS_TOKEN_LIFETIME. Keep it in memory."
+    )
+
+
 class SessionSerializer(serializers.ModelSerializer):
     """One of the caller's sessions, as listed by GET /auth/sessions."""
 

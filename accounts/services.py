@@ -1,8 +1,5 @@
 """The session service: every write that signs in, rotates, or ends a session."""
 
-from datetime import timedelta
-from uuid import UUID
-
 from django.conf import settings
 from django.contrib.auth import authenticate
 from django.contrib.auth.models import update_last_login
@@ -10,9 +7,7 @@ from django.db import IntegrityError, transaction
 from django.db.models import QuerySet
 from django.utils import timezone
 from rest_framework_simplejwt import settings as simplejwt
-from rest_framework_simplejwt.exceptions import TokenError
-from rest_framework_simplejwt.token_blacklist.models import BlacklistedToken, OutstandingToken
-from rest_framework_simplejwt.utils import datetime_from_epoch
+from rest_framework_simplejwt.token_blacklist.models import BlacklistedToken
 
 from accounts.clients import Client
 from accounts.devices import device_label
@@ -24,10 +19,17 @@ from accounts.exceptions import (
 )
 from accounts.guard import API_LOGIN, password_check
 from accounts.models import RevokeReason, Session, SessionToken
-from accounts.tokens import SESSION_CLAIM, SessionRefreshToken, TokenPair, fingerprint, mint_pair
-
-# Verdicts of a refresh that are not refusals.
-ROTATE, REPLAY, REUSE = "rotate", "replay", "reuse"
+from accounts.rotation import (
+    REPLAY,
+    REUSE,
+    ROTATE,
+    decode_refresh,
+    issue,
+    mint,
+    refresh_verdict,
+    rotate,
+)
+from accounts.tokens import SESSION_CLAIM, TokenPair
 
 
 def session_login(*, username: str, password: str, client: Client) -> tuple[Session, TokenPair]:
@@ -62,7 +64,7 @@ def session_create(*, user, client: Client) -> tuple[Session, TokenPair]:
         device=device_label(client.user_agent),
     )
     with transaction.atomic():
-        pair, token = _issue(session, now)
+        pair, token = issue(session, now)
         session.current_token, session.current_jti = token, token.jti
         session.save(force_insert=True)
         SessionToken.objects.create(token=token, session=session)
@@ -76,7 +78,7 @@ def session_refresh(*, refresh_token: str, client: Client | None = None) -> Toke
     of one token, the first rotates and the others wait, then find their token is the
     one just replaced and get the very same new pair (within the grace window).
     """
-    token = _decode_refresh(refresh_token)
+    token = decode_refresh(refresh_token)
     try:
         pair, session, verdict = _refresh_locked(token, client)
     except IntegrityError:
@@ -111,14 +113,14 @@ def _refresh_locked(token, client: Client | None):
         # Read the clock holding the lock, so rotation times follow the order of the
         # rotations, and a refresh that waited is judged by when it got its turn.
         now = timezone.now()
-        verdict = _refresh_verdict(session, token, now)
+        verdict = refresh_verdict(session, token, now)
         if verdict == ROTATE:
-            pair = _rotate(session, now)
+            pair = rotate(session, now)
             verdict = "rotated" if pair else "lost_race"
         elif verdict == REPLAY:
             # The client lost the answer to its last refresh, or raced itself: the same
             # pair again, minted from what the session row holds. Nothing is written.
-            pair, _ = _mint(session, session.last_refreshed_at, parent_jti=session.previous_jti)
+            pair, _ = mint(session, session.last_refreshed_at, parent_jti=session.previous_jti)
             security_event("refresh_replayed", user=session.user, sid=session.id, client=client)
         elif verdict == REUSE:
             # RFC 9700 §4.14.2: a rotated-out token came back, so one copy is stolen.
@@ -132,11 +134,28 @@ def _refresh_locked(token, client: Client | None):
 
 def session_logout(*, session: Session, refresh_token: str, client: Client | None = None) -> None:
     """End the caller's session; the refresh token must belong to that same session."""
-    token = _decode_refresh(refresh_token)
+    token = decode_refresh(refresh_token)
     if token[SESSION_CLAIM] != session.sid:
         # One session's access token never ends another session, the user's or anyone's.
         raise RefreshTokenMismatch()
     session_revoke(session=session, reason=RevokeReason.LOGOUT, client=client)
+
+
+def session_end(*, refresh_token: str, client: Client | None = None) -> bool:
+    """End the session a refresh token belongs to; idempotent. True if this call ended it.
+
+    For the cookie logout, which has no access token: the refresh token proves the
+    session, as it could have refreshed it. A token that does not verify (or none)
+    ends nothing and is no error, so a page can always sign out and clear its cookie.
+    """
+    try:
+        token = decode_refresh(refresh_token)
+    except InvalidRefreshToken:
+        return False
+    sessions = Session.objects.filter(
+        pk=token[SESSION_CLAIM], user_id=token[simplejwt.api_settings.USER_ID_CLAIM]
+    )
+    return bool(sessions_revoke(sessions=sessions, reason=RevokeReason.LOGOUT, client=client))
 
 
 def session_revoke(*, session: Session, reason: str, client: Client | None = None) -> bool:
@@ -169,100 +188,11 @@ def session_revoke_all(
     return sessions_revoke(sessions=sessions, reason=reason, client=client)
 
 
-def _decode_refresh(raw: str) -> SessionRefreshToken:
-    """Verify signature, expiry, type and claims; anything wrong is the same 401."""
-    try:
-        token = SessionRefreshToken(raw)
-        UUID(str(token[SESSION_CLAIM]))
-        _ = token[simplejwt.api_settings.USER_ID_CLAIM]
-    except (TokenError, KeyError, ValueError, TypeError):
-        raise InvalidRefreshToken() from None
-    return token
-
-
 def _revoke_over_limit(*, user, client: Client) -> int:
     """Past SESSION_LIMIT_PER_USER active sessions, end the oldest: a login is never refused."""
     over = Session.objects.active().filter(user=user).order_by("-created_at", "-pk")
     over = over.values("pk")[settings.SESSION_LIMIT_PER_USER :]
     return _revoke(Session.objects.filter(pk__in=over), RevokeReason.SESSION_LIMIT, client=client)
-
-
-def _refresh_verdict(session: Session | None, token, now) -> str:
-    """Decide a refresh: ROTATE, REPLAY, REUSE, or why it is refused."""
-    if session is None:
-        return "unknown_session"
-    if str(session.user_id) != str(token[simplejwt.api_settings.USER_ID_CLAIM]):
-        return "wrong_user"
-    if session.is_revoked():
-        return "revoked"
-    if session.is_expired(now):
-        return "expired"
-    if not session.user.is_active:
-        return "user_inactive"
-    jti = token[simplejwt.api_settings.JTI_CLAIM]
-    if jti == session.current_jti:
-        return ROTATE
-    # Only the token the last rotation replaced, and only briefly: anything older, or
-    # this one later, is a replay of a stolen copy. previous_jti is always the parent
-    # of the current token, so a parent whose successor was rotated again is older.
-    grace = timedelta(seconds=settings.REFRESH_REUSE_GRACE_SECONDS)
-    rotated = session.previous_jti != ""  # a session never rotated has no parent token
-    if (
-        grace
-        and rotated
-        and jti == session.previous_jti
-        and now - session.last_refreshed_at < grace
-    ):
-        return REPLAY
-    return REUSE
-
-
-def _mint(session: Session, issued_at, *, parent_jti: str | None = None):
-    """The pair a session issues at `issued_at`; a rotation's derives from `parent_jti`."""
-    # Idle timeout, renewed by each rotation, but never past the session's absolute expiry.
-    refresh_expires_at = min(
-        issued_at + simplejwt.api_settings.REFRESH_TOKEN_LIFETIME, session.expires_at
-    )
-    return mint_pair(
-        user_id=session.user_id,
-        sid=session.id,
-        issued_at=issued_at,
-        refresh_expires_at=refresh_expires_at,
-        parent_jti=parent_jti,
-    )
-
-
-def _issue(session: Session, now, *, parent_jti: str | None = None):
-    """Mint a pair for `session` and record the refresh token's fingerprint, never the token."""
-    pair, refresh = _mint(session, now, parent_jti=parent_jti)
-    record = OutstandingToken.objects.create(
-        user_id=session.user_id,
-        jti=refresh[simplejwt.api_settings.JTI_CLAIM],
-        token=fingerprint(pair.refresh),
-        created_at=now,
-        expires_at=datetime_from_epoch(refresh["exp"]),
-    )
-    return pair, record
-
-
-def _rotate(session: Session, now) -> TokenPair | None:
-    """Swap the session's current token for its successor, if nobody swapped it first."""
-    pair, token = _issue(session, now, parent_jti=session.current_jti)
-    SessionToken.objects.create(token=token, session=session)
-    # Compare-and-swap: holds even where select_for_update is a no-op (SQLite).
-    swapped = Session.objects.filter(
-        pk=session.pk, current_jti=session.current_jti, revoked_at__isnull=True
-    ).update(
-        current_token=token,
-        current_jti=token.jti,
-        previous_jti=session.current_jti,
-        last_refreshed_at=now,
-    )
-    if swapped != 1:
-        transaction.set_rollback(True)
-        return None
-    BlacklistedToken.objects.create(token_id=session.current_token_id)
-    return pair
 
 
 def _revoke(sessions: QuerySet, reason: str, *, client: Client | None, actor=None) -> int:

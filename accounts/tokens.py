@@ -9,6 +9,7 @@ from django.conf import settings
 from rest_framework_simplejwt import settings as simplejwt
 from rest_framework_simplejwt.exceptions import TokenError
 from rest_framework_simplejwt.tokens import AccessToken, RefreshToken
+from rest_framework_simplejwt.utils import datetime_from_epoch
 
 SESSION_CLAIM = "sid"
 
@@ -64,6 +65,8 @@ class TokenPair:
 
     access: str
     refresh: str
+    # When the refresh token's `exp` falls: how long a browser keeps it in its cookie.
+    refresh_expires_at: datetime
 
 
 def successor_jti(parent_jti: str, kind: str) -> str:
@@ -104,4 +107,9 @@ def mint_pair(
     access.set_exp(from_time=issued_at)
     if parent_jti is not None:
         access[jti] = successor_jti(parent_jti, "access")
-    return TokenPair(access=str(access), refresh=str(refresh)), refresh
+    pair = TokenPair(
+        access=str(access),
+        refresh=str(refresh),
+        refresh_expires_at=datetime_from_epoch(refresh["exp"]),
+    )
+    return pair, refresh

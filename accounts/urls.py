@@ -2,7 +2,7 @@
 
 from django.urls import path
 
-from accounts import views
+from accounts import browser, views
 
 app_name = "accounts"
 
@@ -16,4 +16,8 @@ urlpatterns = [
     path("sessions", views.SessionListView.as_view(), name="sessions"),
     path("events", views.SecurityEventListView.as_view(), name="events"),
     path("sessions/<uuid:session_id>", views.SessionDetailView.as_view(), name="session"),
+    # Cookie mode for browsers; the refresh cookie's path is this prefix.
+    path("browser/login", browser.BrowserLoginView.as_view(), name="browser-login"),
+    path("browser/refresh", browser.BrowserRefreshView.as_view(), name="browser-refresh"),
+    path("browser/logout", browser.BrowserLogoutView.as_view(), name="browser-logout"),
 ]

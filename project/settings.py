@@ -80,7 +80,8 @@ ROOT_URLCONF = "project.urls"
 TEMPLATES = [
     {
         "BACKEND": "django.template.backends.django.DjangoTemplates",
-        "DIRS": [],
+        # The web client's page (project/templates/web/).
+        "DIRS": [BASE_DIR / "project" / "templates"],
         "APP_DIRS": True,
         "OPTIONS": {
             "context_processors": [
@@ -163,6 +164,8 @@ USE_I18N = True
 USE_TZ = True
 
 STATIC_URL = "static/"
+# The web client's script, styles and icon (project/static/web/).
+STATICFILES_DIRS = [BASE_DIR / "project" / "static"]
 # Where collectstatic writes; whitenoise serves it with DEBUG off.
 STATIC_ROOT = Path(env.text("STATIC_ROOT") or BASE_DIR / "staticfiles")
 STORAGES = {
@@ -175,6 +178,9 @@ SECURE_CONTENT_TYPE_NOSNIFF = True
 X_FRAME_OPTIONS = "DENY"
 SESSION_COOKIE_SECURE = env.boolean("SESSION_COOKIE_SECURE", not DEBUG)
 CSRF_COOKIE_SECURE = env.boolean("CSRF_COOKIE_SECURE", not DEBUG)
+# The cookie mode's refresh cookie (accounts.browser) only over HTTPS; off with DEBUG so
+# `make run` works on http://localhost:8000.
+REFRESH_COOKIE_SECURE = env.boolean("REFRESH_COOKIE_SECURE", not DEBUG)
 SECURE_SSL_REDIRECT = env.boolean("SECURE_SSL_REDIRECT", not DEBUG)
 SECURE_HSTS_SECONDS = env.integer("SECURE_HSTS_SECONDS", 0 if DEBUG else 31536000)
 SECURE_HSTS_INCLUDE_SUBDOMAINS = env.boolean("SECURE_HSTS_INCLUDE_SUBDOMAINS", not DEBUG)

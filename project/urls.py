@@ -1,4 +1,4 @@
-"""Top-level routes: /auth, /todos, the admin, the API schema and docs."""
+"""Top-level routes: /auth, /todos, the admin, the API schema and docs, the web client."""
 
 from django.contrib import admin
 from django.urls import include, path
@@ -14,5 +14,6 @@ urlpatterns = [
     path("api/schema/", SpectacularAPIView.as_view(), name="schema"),
     path("api/docs/", SpectacularSwaggerView.as_view(url_name="schema"), name="docs"),
     path("healthz", views.health, name="health"),
+    path("", views.web_client, name="web-client"),
 ]
 # Unknown routes and other errors Django answers itself: project.middleware makes them JSON.

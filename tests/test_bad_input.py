@@ -63,7 +63,14 @@ ENDPOINTS = [
     Endpoint("patch", "/todos/{todo}", {"title": "Changed"}),
     Endpoint("delete", "/todos/{todo}"),
     Endpoint("get", "/healthz", auth=False),
+    # Cookie mode: sent as the web client sends them (see COOKIE_ROUTE_HEADERS).
+    Endpoint("post", "/auth/browser/login", {"username": "alice", "password": "<password>"}, False),
+    Endpoint("post", "/auth/browser/refresh", auth=False),
+    Endpoint("post", "/auth/browser/logout", auth=False),
 ]
+COOKIE_ROUTES = "/auth/browser/"
+# What a page of the API's own origin sends with every cookie-mode request (CSRF check).
+COOKIE_ROUTE_HEADERS = {"HTTP_X_REQUESTED_WITH": "fetch", "HTTP_ORIGIN": "http://testserver"}
 
 # Wrong JSON types for a field, by the type it should have.
 WRONG_TYPES = {
@@ -119,6 +126,10 @@ class Bad:
     content_type: str = "application/json"
     auth: bool | str = True
     query: str = ""
+    # Cookie routes only: the refresh cookie sent ("<refresh>": the user's real one), and
+    # whether the request carries the CSRF check's headers.
+    cookie: str = "<refresh>"
+    csrf: bool = True
 
     def __str__(self) -> str:
         return f"{self.method.upper()} {self.path}{self.query[:40]} {self.label}"
@@ -203,6 +214,15 @@ def _route_cases() -> list[Bad]:
         cases.append(Bad(f"odd-exp:{name}", "get", "/todos", 401, auth=f"Bearer {access}"))
         body = {"refresh_token": refresh}
         cases.append(Bad(f"odd-exp:{name}", "post", "/auth/refresh", 401, body=body, auth=False))
+        cases.append(
+            Bad(f"odd-exp:{name}", "post", "/auth/browser/refresh", 401, auth=False, cookie=refresh)
+        )
+    for cookie in ("", "garbage", "a.b.c", "\x00", "x" * 5000):
+        label = f"bad-cookie:{cookie[:10]!r}"
+        cases.append(Bad(label, "post", "/auth/browser/refresh", 401, auth=False, cookie=cookie))
+    for path in ("/auth/browser/login", "/auth/browser/refresh", "/auth/browser/logout"):
+        body = {"username": "alice", "password": "<password>"}
+        cases.append(Bad("no-csrf-headers", "post", path, 403, body=body, auth=False, csrf=False))
     return cases
 
 
@@ -284,6 +304,10 @@ def send(client, bad: Bad, world: dict):
         headers = bearer(world["access"])
     elif isinstance(bad.auth, str):
         headers = {"HTTP_AUTHORIZATION": bad.auth}
+    if bad.path.startswith(COOKIE_ROUTES):
+        client.cookies["refresh_token"] = _fill(bad.cookie, world)
+        if bad.csrf:
+            headers |= COOKIE_ROUTE_HEADERS
     data = bad.raw if bad.raw is not None else json.dumps(_fill(bad.body, world))
     method = getattr(client, bad.method)
     path = _fill(bad.path, world) + bad.query

@@ -91,7 +91,7 @@ def test_a_refresh_locks_its_session_row_and_not_the_user_row_on_postgres(
     from accounts import services
 
     deciding, release = threading.Event(), threading.Event()
-    decide = services._refresh_verdict
+    decide = services.refresh_verdict
 
     def held(*args):
         verdict = decide(*args)
@@ -99,7 +99,7 @@ def test_a_refresh_locks_its_session_row_and_not_the_user_row_on_postgres(
         release.wait(timeout=10)
         return verdict
 
-    monkeypatch.setattr(services, "_refresh_verdict", held)
+    monkeypatch.setattr(services, "refresh_verdict", held)
     with ThreadPoolExecutor(max_workers=1) as pool:
         pending = pool.submit(refresh_in_parallel, race_tokens["refresh_token"], 1)
         assert deciding.wait(timeout=10)

@@ -45,6 +45,10 @@ CONFIG = schemathesis.Config.from_dict(
     }
 )
 
+COOKIE_ROUTES = "/auth/browser/"
+# The origin of the WSGI requests schemathesis makes: the cookie routes' CSRF check wants it.
+OWN_ORIGIN = "http://localhost"
+
 # Status codes seen per operation, e.g. {"POST /auth/login": Counter({400: 60, 429: 30})}.
 cases_run: dict[str, Counter] = defaultdict(Counter)
 
@@ -94,6 +98,10 @@ def test_api_conforms_to_schema(case, transactional_db, user, password):
     headers = {}
     if case.operation.definition.raw.get("security") != [{}]:
         headers["Authorization"] = f"Bearer {pair.access}"
+    if case.operation.path.startswith(COOKIE_ROUTES):
+        # A browser sends its page's origin with every POST; the X-Requested-With header
+        # and the cookie are the schema's own parameters, generated like any other.
+        headers["Origin"] = OWN_ORIGIN
     response = case.call_and_validate(headers=headers, checks=CHECKS)
     cases_run[case.operation.label][response.status_code] += 1
 
@@ -111,12 +119,16 @@ def _aim_at_existing(case, *, session, refresh_token: str, password: str) -> Non
         params["id"] = todo.pk
     if isinstance(params.get("session_id"), str) and len(params["session_id"]) % 2 == 0:
         params["session_id"] = session.sid
+    cookies = case.cookies or {}
+    if isinstance(cookies.get("refresh_token"), str) and len(cookies["refresh_token"]) % 2 == 0:
+        cookies["refresh_token"] = refresh_token
     if not isinstance(body, dict):
         return
     if isinstance(body.get("refresh_token"), str) and len(body["refresh_token"]) % 2 == 0:
         body["refresh_token"] = refresh_token
     username = body.get("username")
-    if case.operation.path == "/auth/login" and isinstance(username, str) and len(username) % 2:
+    logins = ("/auth/login", "/auth/browser/login")
+    if case.operation.path in logins and isinstance(username, str) and len(username) % 2:
         body.update(username=session.user.username, password=password)
 
 

@@ -276,17 +276,17 @@ def test_a_rotation_from_a_stale_read_cannot_win(api_client, tokens):
     from django.db import IntegrityError, transaction
     from django.utils import timezone
 
-    from accounts import services
+    from accounts import rotation
 
     stale = Session.objects.get()
     winner = refresh(api_client, tokens["refresh_token"]).json()
     outstanding = OutstandingToken.objects.count()
 
     with pytest.raises(IntegrityError), transaction.atomic():
-        services._rotate(stale, timezone.now())
+        rotation.rotate(stale, timezone.now())
     OutstandingToken.objects.filter(jti=claims(winner["refresh_token"])["jti"]).delete()
     with transaction.atomic():
-        assert services._rotate(stale, timezone.now()) is None
+        assert rotation.rotate(stale, timezone.now()) is None
 
     assert Session.objects.get().current_jti == claims(winner["refresh_token"])["jti"]
     assert OutstandingToken.objects.count() == outstanding - 1  # the loser's row rolled back
