@@ -111,7 +111,9 @@ def password_check(
     try:
         verified = verify()
     except BaseException:
-        failures.give_back()  # no answer (e.g. the database is away): not a failure
+        # No answer (e.g. the database is away): no password was checked, so neither count.
+        failures.give_back()
+        attempts.give_back()
         raise
     if verified is not None:
         failures.give_back()

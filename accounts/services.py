@@ -119,7 +119,8 @@ def _refresh_locked(token, client: Client | None):
             verdict = "rotated" if pair else "lost_race"
         elif verdict == REPLAY:
             # The client lost the answer to its last refresh, or raced itself: the same
-            # pair again, minted from what the session row holds. Nothing is written.
+            # pair again, minted from what the session row holds. No token or session row
+            # is written; the event is the only write.
             pair, _ = mint(session, session.last_refreshed_at, parent_jti=session.previous_jti)
             security_event("refresh_replayed", user=session.user, sid=session.id, client=client)
         elif verdict == REUSE:

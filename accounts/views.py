@@ -1,5 +1,6 @@
 """Thin views over the session service: validate input, call it, shape output."""
 
+from django.utils.cache import add_never_cache_headers
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import status
@@ -40,6 +41,13 @@ def validated(serializer_class, request) -> dict:
     serializer = serializer_class(data=request.data)
     serializer.is_valid(raise_exception=True)
     return serializer.validated_data
+
+
+def token_response(data: dict) -> Response:
+    """An answer that carries tokens: no cache may store it (RFC 6749 §5.1)."""
+    response = Response(data)
+    add_never_cache_headers(response)
+    return response
 
 
 class PublicAPIView(APIView):
@@ -102,7 +110,7 @@ class LoginView(PublicAPIView):
         _, pair = services.session_login(
             username=data["username"], password=data["password"], client=client_of(request)
         )
-        return Response({"message": "Login successful", **TokenPairSerializer(pair).data})
+        return token_response({"message": "Login successful", **TokenPairSerializer(pair).data})
 
 
 class RefreshView(PublicAPIView):
@@ -126,7 +134,7 @@ class RefreshView(PublicAPIView):
         pair = services.session_refresh(
             refresh_token=data["refresh_token"], client=client_of(request)
         )
-        return Response(TokenPairSerializer(pair).data)
+        return token_response(TokenPairSerializer(pair).data)
 
 
 class LogoutView(APIView):

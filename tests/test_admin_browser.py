@@ -2,7 +2,6 @@
 
 import json
 import os
-import shutil
 import urllib.error
 import urllib.request
 from pathlib import Path
@@ -12,38 +11,14 @@ import pytest
 from django.utils import timezone
 
 from accounts.models import RevokeReason, Session
+from tests.chromium import CHROMIUM, CHROMIUM_ARGS, require_chromium
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 
-CHROMIUM = "/usr/bin/chromium"
-CHROMIUM_ARGS = [
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-]
 SCREENSHOT = Path(__file__).resolve().parent.parent / "docs" / "admin-sessions.png"
 OPERATOR_PASSWORD = "operator-password-for-the-browser-test"
 PHONE = "TodoApp/2.3 (Android 14; Pixel 8) okhttp/4.12.0"
 LAPTOP = "Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/131.0"
-
-
-def require_chromium():
-    """Skip on a machine without Chromium; in CI (REQUIRE_BROWSER=1) fail instead."""
-    try:
-        import playwright.sync_api  # noqa: F401
-    except ImportError:
-        missing = "Playwright for Python is not installed (pip install -r requirements-dev.txt)"
-    else:
-        missing = None if shutil.which(CHROMIUM) else f"Chromium not found at {CHROMIUM}"
-    if missing is None:
-        return
-    reason = f"{missing}; the admin browser test needs it (apt-get install -y chromium)."
-    if os.environ.get("REQUIRE_BROWSER") == "1":
-        pytest.fail(reason)
-    pytest.skip(reason)
 
 
 def api(base: str, method: str, path: str, body=None, access=None, user_agent=PHONE):

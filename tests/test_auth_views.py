@@ -268,3 +268,15 @@ def test_logout_twice_second_is_401_logged_out(api_client, tokens):
     again = logout(api_client, tokens["access_token"], tokens["refresh_token"])
     assert again.status_code == 401
     assert again.json()["code"] == "session_revoked"
+
+
+def test_answers_that_carry_tokens_are_never_cached(api_client, user, password):
+    login = api_client.post(
+        "/auth/login", {"username": user.username, "password": password}, format="json"
+    )
+    refreshed = api_client.post(
+        "/auth/refresh", {"refresh_token": login.json()["refresh_token"]}, format="json"
+    )
+    for response in (login, refreshed):
+        assert response.status_code == 200
+        assert "no-store" in response["Cache-Control"]

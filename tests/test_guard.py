@@ -151,6 +151,27 @@ def test_parallel_guesses_never_check_more_passwords_than_the_limit(transactiona
     assert results.count("Throttled") == 9
 
 
+def test_a_check_the_database_could_not_answer_counts_for_nothing(rates):
+    """During an outage logins get 503, not a lockout that outlasts the outage."""
+    from django.db import OperationalError
+
+    def database_away():
+        raise OperationalError("connection refused")
+
+    for _ in range(10):  # past both limits (8 attempts, 3 failures a minute)
+        with pytest.raises(OperationalError):
+            guard.password_check(
+                door=guard.API_LOGIN,
+                username="victim",
+                client=Client("10.0.0.1"),
+                verify=database_away,
+            )
+    verified = guard.password_check(
+        door=guard.API_LOGIN, username="victim", client=Client("10.0.0.1"), verify=lambda: "user"
+    )
+    assert verified == "user"
+
+
 # --- the admin login -------------------------------------------------------------------------
 
 

@@ -1,10 +1,7 @@
 """The live OpenAPI schema against the app: schemathesis generates cases, the app must conform."""
 
-import importlib.util
-import os
 import re
 from collections import Counter, defaultdict
-from pathlib import Path
 
 import pytest
 import schemathesis
@@ -20,6 +17,7 @@ from schemathesis.specs.openapi.checks import (
 from accounts.clients import Client
 from accounts.services import session_create
 from project.wsgi import application
+from tests.chromium import CHROMIUM, CHROMIUM_ARGS, require_chromium
 from tests.reporting import report
 from todos.models import TITLE_MAX_LENGTH, Todo
 
@@ -38,7 +36,7 @@ CONFIG = schemathesis.Config.from_dict(
         "generation": {
             "mode": "all",
             "max-examples": MAX_EXAMPLES,
-            # Same cases on every run, and no .hypothesis/ directory left behind.
+            # Same cases on every run, and no example database kept between runs.
             "deterministic": True,
             "database": "none",
         },
@@ -132,9 +130,6 @@ def _aim_at_existing(case, *, session, refresh_token: str, password: str) -> Non
         body.update(username=session.user.username, password=password)
 
 
-CHROMIUM = "/usr/bin/chromium"
-
-
 def test_docs_page_loads_only_local_static_assets(client, db):
     response = client.get("/api/docs/")
     assert response.status_code == 200
@@ -147,11 +142,7 @@ def test_docs_page_loads_only_local_static_assets(client, db):
 @pytest.mark.browser
 @pytest.mark.django_db(transaction=True)
 def test_docs_render_in_chromium_with_the_network_off(live_server):
-    if not Path(CHROMIUM).exists() or importlib.util.find_spec("playwright") is None:
-        reason = f"needs Playwright and Chromium at {CHROMIUM}"
-        if os.environ.get("REQUIRE_BROWSER") == "1":
-            pytest.fail(reason)
-        pytest.skip(reason)
+    require_chromium()
     from playwright.sync_api import sync_playwright
 
     refused = []
@@ -165,7 +156,7 @@ def test_docs_render_in_chromium_with_the_network_off(live_server):
             route.abort()
 
     with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=["--no-sandbox"])
+        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
         try:
             page = browser.new_page()
             page.route("**/*", only_local)

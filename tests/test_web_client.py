@@ -12,8 +12,8 @@ from django.utils import timezone
 from accounts.clients import Client
 from accounts.models import RevokeReason, SecurityEvent, Session
 from accounts.services import session_create, sessions_revoke
+from tests.chromium import CHROMIUM, CHROMIUM_ARGS, require_chromium
 from tests.conftest import PASSWORD
-from tests.test_admin_browser import CHROMIUM, CHROMIUM_ARGS, require_chromium
 from todos.models import Todo
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
