@@ -83,3 +83,21 @@ def postgres_only():
     """Skip on SQLite, where select_for_update does nothing and races differ."""
     if connection.vendor != "postgresql":
         pytest.skip("needs PostgreSQL (set DATABASE_URL)")
+
+
+def database_snapshot() -> dict:
+    """Every row the API can write, in full, so any change shows."""
+    from django.contrib.auth import get_user_model
+    from rest_framework_simplejwt.token_blacklist.models import BlacklistedToken, OutstandingToken
+
+    from accounts.models import SecurityEvent, Session
+    from todos.models import Todo
+
+    return {
+        "users": list(get_user_model().objects.order_by("pk").values()),
+        "sessions": list(Session.objects.order_by("pk").values()),
+        "outstanding": list(OutstandingToken.objects.order_by("pk").values()),
+        "blacklisted": list(BlacklistedToken.objects.order_by("pk").values()),
+        "todos": list(Todo.objects.order_by("pk").values()),
+        "events": list(SecurityEvent.objects.order_by("pk").values()),
+    }

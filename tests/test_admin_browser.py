@@ -54,6 +54,18 @@ def session_id(tokens: dict) -> str:
     return jwt.decode(tokens["access_token"], options={"verify_signature": False})["sid"]
 
 
+def admin_page(browser, base: str, *, width: int, height: int):
+    """A page of `browser`, signed in to the admin as the operator."""
+    page = browser.new_page(viewport={"width": width, "height": height})
+    page.set_default_timeout(15_000)
+    page.goto(base + "/admin/login/?next=/admin/")
+    page.fill("#id_username", "operator")
+    page.fill("#id_password", OPERATOR_PASSWORD)
+    page.click("input[type=submit]")
+    page.wait_for_selector("#site-name")
+    return page
+
+
 def revoke_in_browser(base: str, sid: str, screenshot: bool) -> str:
     """Sign in to the admin, find alice's sessions, revoke one; returns the message shown."""
     from playwright.sync_api import sync_playwright
@@ -61,13 +73,7 @@ def revoke_in_browser(base: str, sid: str, screenshot: bool) -> str:
     with sync_playwright() as playwright:
         browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
         try:
-            page = browser.new_page(viewport={"width": 1280, "height": 640})
-            page.set_default_timeout(15_000)
-            page.goto(base + "/admin/login/?next=/admin/")
-            page.fill("#id_username", "operator")
-            page.fill("#id_password", OPERATOR_PASSWORD)
-            page.click("input[type=submit]")
-            page.wait_for_selector("#site-name")
+            page = admin_page(browser, base, width=1280, height=640)
 
             page.goto(base + "/admin/accounts/session/")
             page.fill("#searchbar", "alice")
@@ -151,13 +157,7 @@ def test_operator_reads_the_security_record_in_the_browser(live_server, django_u
         browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
         try:
             # A 1366 px laptop screen with the admin's app sidebar open.
-            page = browser.new_page(viewport={"width": 1366, "height": 700})
-            page.set_default_timeout(15_000)
-            page.goto(base + "/admin/login/?next=/admin/")
-            page.fill("#id_username", "operator")
-            page.fill("#id_password", OPERATOR_PASSWORD)
-            page.click("input[type=submit]")
-            page.wait_for_selector("#site-name")
+            page = admin_page(browser, base, width=1366, height=700)
 
             page.goto(base + "/admin/accounts/session/")
             assert page.locator("#nav-sidebar").is_visible()

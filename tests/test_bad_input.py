@@ -8,12 +8,10 @@ from dataclasses import dataclass
 import jwt
 import pytest
 from django.conf import settings as django_settings
-from django.contrib.auth import get_user_model
 from drf_spectacular.generators import SchemaGenerator
-from rest_framework_simplejwt.token_blacklist.models import BlacklistedToken, OutstandingToken
 
-from accounts.models import SecurityEvent, Session
-from tests.conftest import bearer
+from accounts.models import Session
+from tests.conftest import bearer, database_snapshot
 from tests.reporting import report
 from todos.models import Todo
 
@@ -272,18 +270,6 @@ def world(user, other_user, login, password) -> dict:
     }
 
 
-def snapshot() -> dict:
-    """Every row the API can write, in full, so any change shows."""
-    return {
-        "users": list(get_user_model().objects.order_by("pk").values()),
-        "sessions": list(Session.objects.order_by("pk").values()),
-        "outstanding": list(OutstandingToken.objects.order_by("pk").values()),
-        "blacklisted": list(BlacklistedToken.objects.order_by("pk").values()),
-        "todos": list(Todo.objects.order_by("pk").values()),
-        "events": list(SecurityEvent.objects.order_by("pk").values()),
-    }
-
-
 def _fill(value, world: dict):
     """Replace the placeholders in a path or body with the world's real values."""
     if isinstance(value, str):
@@ -318,7 +304,7 @@ def send(client, bad: Bad, world: dict):
 
 @pytest.mark.parametrize("bad", BAD_REQUESTS, ids=str)
 def test_bad_input_json_error_and_nothing_changes(bad, world, client):
-    before = snapshot()
+    before = database_snapshot()
     response = send(client, bad, world)
     requests_sent.append(str(bad))
     assert response.status_code == bad.status, response.content[:300]
@@ -327,7 +313,7 @@ def test_bad_input_json_error_and_nothing_changes(bad, world, client):
     assert set(body) - {"fields"} == {"error", "code"}
     assert isinstance(body["error"], str) and body["error"]
     assert re.fullmatch(r"[a-z][a-z_]*", body["code"])
-    assert snapshot() == before
+    assert database_snapshot() == before
 
 
 def test_bad_input_matrix_covers_every_operation_in_the_schema():

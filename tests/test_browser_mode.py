@@ -4,12 +4,11 @@ from datetime import timedelta
 
 import jwt
 import pytest
-from django.contrib.auth import get_user_model
 from django.test import Client
 from rest_framework_simplejwt.token_blacklist.models import BlacklistedToken, OutstandingToken
 
 from accounts.models import RevokeReason, SecurityEvent, Session
-from tests.conftest import PASSWORD, bearer
+from tests.conftest import PASSWORD, bearer, database_snapshot
 
 LOGGED_OUT = "You have been logged out. Please log in again."
 OWN_ORIGIN = "http://testserver"
@@ -43,17 +42,6 @@ def claims(token: str) -> dict:
 
 def cookie_of(response):
     return response.cookies["refresh_token"]
-
-
-def snapshot() -> dict:
-    """Every row a cookie route could write."""
-    return {
-        "users": list(get_user_model().objects.order_by("pk").values()),
-        "sessions": list(Session.objects.order_by("pk").values()),
-        "outstanding": list(OutstandingToken.objects.order_by("pk").values()),
-        "blacklisted": list(BlacklistedToken.objects.order_by("pk").values()),
-        "events": list(SecurityEvent.objects.order_by("pk").values()),
-    }
 
 
 # --- login and the cookie --------------------------------------------------------------------
@@ -188,14 +176,14 @@ def test_two_refreshes_of_one_cookie_within_the_window_get_the_same_pair(browser
 def test_browser_refresh_without_a_valid_cookie_401(browser, user, cookie):
     if cookie is not None:
         browser.cookies["refresh_token"] = cookie
-    before = snapshot()
+    before = database_snapshot()
 
     response = post(browser, "/auth/browser/refresh")
 
     assert response.status_code == 401
     assert response.json() == {"error": "Invalid refresh token", "code": "invalid_refresh_token"}
     assert response["WWW-Authenticate"].startswith('Bearer realm="api"')
-    assert snapshot() == before
+    assert database_snapshot() == before
 
 
 def test_browser_refresh_refuses_an_access_token_in_the_cookie(browser, user):
@@ -249,26 +237,26 @@ def test_browser_logout_needs_no_access_token_and_ends_only_its_session(browser,
 def test_browser_logout_without_a_live_cookie_still_clears_it(browser, user, cookie):
     if cookie is not None:
         browser.cookies["refresh_token"] = cookie
-    before = snapshot()
+    before = database_snapshot()
 
     response = post(browser, "/auth/browser/logout")
 
     assert response.status_code == 200
     assert cookie_of(response)["max-age"] == 0
-    assert snapshot() == before
+    assert database_snapshot() == before
 
 
 def test_browser_logout_twice_is_idempotent(browser, user):
     refresh = cookie_of(sign_in(browser, user)).value
     assert post(browser, "/auth/browser/logout").status_code == 200
-    before = snapshot()
+    before = database_snapshot()
 
     browser.cookies["refresh_token"] = refresh  # a cookie of a session already ended
     response = post(browser, "/auth/browser/logout")
 
     assert response.status_code == 200
     assert cookie_of(response)["max-age"] == 0
-    assert snapshot() == before
+    assert database_snapshot() == before
 
 
 # --- the CSRF check --------------------------------------------------------------------------
@@ -290,7 +278,7 @@ REFUSED_HEADERS = {
 def test_cookie_routes_refuse_cross_site_requests_and_change_nothing(browser, user, path, headers):
     sign_in(browser, user)
     body = {"username": user.username, "password": PASSWORD} if path.endswith("login") else None
-    before = snapshot()
+    before = database_snapshot()
 
     response = post(browser, path, body, headers=headers)
 
@@ -301,7 +289,7 @@ def test_cookie_routes_refuse_cross_site_requests_and_change_nothing(browser, us
         "code": "csrf_failed",
     }
     assert "refresh_token" not in response.cookies
-    assert snapshot() == before
+    assert database_snapshot() == before
 
 
 def test_csrf_check_runs_before_the_login_throttle(browser, user, settings):

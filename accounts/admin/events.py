@@ -6,6 +6,7 @@ from django.utils.html import format_html
 
 from accounts.admin.display import link_to_session, when
 from accounts.admin.paginators import EstimatedCountPaginator
+from accounts.admin.readonly import ReadOnlyMixin
 from accounts.admin.search import ExactSearchMixin, as_ip, as_uuid
 from accounts.models import SecurityEvent
 
@@ -19,8 +20,8 @@ def events_link(text: str, **lookups) -> str:
 
 
 @admin.register(SecurityEvent)
-class SecurityEventAdmin(ExactSearchMixin, admin.ModelAdmin):
-    """Every event the record holds; nobody adds, changes or deletes one here."""
+class SecurityEventAdmin(ReadOnlyMixin, ExactSearchMixin, admin.ModelAdmin):
+    """Every event the record holds; append-only, written by the actions it records."""
 
     list_display = ("time", "event", "account", "session", "ip_address", "device", "door", "by")
     list_display_links = ("time",)
@@ -62,16 +63,6 @@ class SecurityEventAdmin(ExactSearchMixin, admin.ModelAdmin):
         return lookup in ("user__id__exact", "session_id") or super().lookup_allowed(
             lookup, value, request
         )
-
-    # The record is append-only: written by the session service, read here.
-    def has_add_permission(self, request) -> bool:
-        return False
-
-    def has_change_permission(self, request, obj=None) -> bool:
-        return False
-
-    def has_delete_permission(self, request, obj=None) -> bool:
-        return False
 
     @admin.display(description="time")
     def time(self, event: SecurityEvent) -> str:

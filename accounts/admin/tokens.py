@@ -9,6 +9,7 @@ from rest_framework_simplejwt.token_blacklist.models import BlacklistedToken, Ou
 
 from accounts.admin.display import link_to_session, when
 from accounts.admin.paginators import EstimatedCountPaginator
+from accounts.admin.readonly import ReadOnlyMixin
 from accounts.admin.revoking import RevokePermissionMixin, report_revoked, revoke_sessions
 from accounts.admin.search import ExactSearchMixin, as_uuid
 from accounts.models import Session, SessionToken
@@ -45,25 +46,18 @@ def tokens_matching(term: str) -> list:
     return matches
 
 
-class ReadOnlyTokenAdmin(RevokePermissionMixin, ExactSearchMixin, admin.ModelAdmin):
-    """Read-only token lists; the only write is revoking the tokens' sessions."""
+class ReadOnlyTokenAdmin(ReadOnlyMixin, RevokePermissionMixin, ExactSearchMixin, admin.ModelAdmin):
+    """Read-only token lists; the only write is revoking the tokens' sessions.
+
+    Tokens are written by the session service only. Blacklisting one by hand would not
+    end its session (revoking does), so there is no add form at all.
+    """
 
     show_full_result_count = False
     show_facets = admin.ShowFacets.NEVER
     paginator = EstimatedCountPaginator
     search_help_text = "Exact jti, username, or session id."
     actions = ("revoke_sessions",)
-
-    # Tokens are written by the session service only. Blacklisting one by hand would
-    # not end its session (revoking does), so there is no add form at all.
-    def has_add_permission(self, request) -> bool:
-        return False
-
-    def has_change_permission(self, request, obj=None) -> bool:
-        return False
-
-    def has_delete_permission(self, request, obj=None) -> bool:
-        return False
 
     def get_queryset(self, request):
         # A token's page shows the same related rows as the list: one query for all.
