@@ -10,6 +10,7 @@ from django.utils.text import format_lazy
 from rest_framework.exceptions import Throttled
 
 from accounts.clients import client_of
+from accounts.events import security_event
 from accounts.guard import ADMIN_LOGIN, ADMIN_PASSWORD_CHANGE, password_check
 
 LOCKED_OUT = "Too many failed attempts. Try again in {} seconds."
@@ -39,6 +40,9 @@ class GuardedAuthenticationForm(AdminAuthenticationForm):
             if self.user_cache is None:
                 raise self.get_invalid_login_error()
             self.confirm_login_allowed(self.user_cache)
+            security_event(
+                "login", user=self.user_cache, client=client_of(self.request), door=ADMIN_LOGIN
+            )
         return self.cleaned_data
 
 

@@ -10,5 +10,5 @@ class AccountsConfig(AppConfig):
     default_auto_field = "django.db.models.BigAutoField"
 
     def ready(self) -> None:
-        # Registers the system checks and the hook that ends sessions on deactivation.
-        from accounts import checks, users  # noqa: F401
+        # Registers the system checks and the hooks that end sessions when a user changes.
+        from accounts import checks, hooks  # noqa: F401

@@ -3,7 +3,7 @@
 from django.conf import settings
 from django.core.checks import Error, register
 
-PASSWORD_HOOK = "accounts.users.EndSessionsOnPasswordChange"
+PASSWORD_HOOK = "accounts.hooks.EndSessionsOnPasswordChange"
 
 
 @register()

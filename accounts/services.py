@@ -2,7 +2,6 @@
 
 from django.conf import settings
 from django.contrib.auth import authenticate
-from django.contrib.auth.models import update_last_login
 from django.db import IntegrityError, transaction
 from django.db.models import QuerySet
 from django.utils import timezone
@@ -44,8 +43,16 @@ def session_login(*, username: str, password: str, client: Client) -> tuple[Sess
     if user is None:
         raise InvalidCredentials()
     with transaction.atomic():
+        # The password was checked against the row as it was before the hash ran. A
+        # password change or a deactivation that committed since has ended every session,
+        # and this one must not outlive it: the row must still hold what was checked (on
+        # PostgreSQL this UPDATE also waits for such a change in flight).
+        signed_in = type(user)._default_manager.filter(
+            pk=user.pk, password=user.password, is_active=True
+        )
+        if not signed_in.update(last_login=timezone.now()):
+            raise InvalidCredentials()
         session, pair = session_create(user=user, client=client)
-        update_last_login(None, user)
         security_event("login", user=user, sid=session.id, client=client)
         if settings.SESSION_LIMIT_PER_USER:
             _revoke_over_limit(user=user, client=client)
@@ -180,13 +187,13 @@ def sessions_revoke(
 
 
 def session_revoke_all(
-    *, user, reason: str, keep: Session | None = None, client: Client | None = None
+    *, user, reason: str, keep: Session | None = None, client: Client | None = None, actor=None
 ) -> int:
     """Revoke all of a user's sessions, optionally keeping one (the caller's)."""
     sessions = Session.objects.filter(user=user)
     if keep is not None:
         sessions = sessions.exclude(pk=keep.pk)
-    return sessions_revoke(sessions=sessions, reason=reason, client=client)
+    return sessions_revoke(sessions=sessions, reason=reason, client=client, actor=actor)
 
 
 def _revoke_over_limit(*, user, client: Client) -> int:

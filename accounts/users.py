@@ -1,12 +1,5 @@
-"""Account writes, and the two hooks that end a user's sessions however the user changes.
+"""Account writes through the API: signing up, and changing a password."""
 
-A password change and a deactivation each end every session of the user, through
-one hook each, whatever made the change: this API, the admin's forms and actions,
-`manage.py changepassword`, or `save()` from code. `QuerySet.update()` and raw SQL
-bypass both hooks, as they bypass every model hook.
-"""
-
-from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.contrib.auth.hashers import make_password
 from django.contrib.auth.password_validation import (
@@ -16,16 +9,14 @@ from django.contrib.auth.password_validation import (
 )
 from django.core.exceptions import ValidationError as DjangoValidationError
 from django.db import IntegrityError, transaction
-from django.db.models.signals import pre_save
-from django.dispatch import receiver
 from rest_framework import serializers
 
 from accounts.clients import Client
 from accounts.events import security_event
 from accounts.exceptions import UsernameTaken, WrongPassword
 from accounts.guard import API_PASSWORD_CHANGE, password_check, signup_check
+from accounts.hooks import EndSessionsOnPasswordChange, changed_by, end_sessions
 from accounts.models import RevokeReason, Session
-from accounts.services import session_revoke_all
 
 User = get_user_model()
 
@@ -67,10 +58,13 @@ def password_change(
     with transaction.atomic():
         # Not set_password(): then save() would call every validator's password_changed(),
         # and the session hook among them ends all sessions, this one too. This path ends
-        # the others itself, and tells the remaining validators below.
+        # the others itself, and tells the remaining validators below (accounts.hooks).
         user.password = make_password(new_password)
         user.save(update_fields=["password"])
-        revoked = sessions_end_for_password_change(user=user, keep=session, client=client)
+        changed_by(user, client=client)
+        revoked = end_sessions(
+            user=user, reason=RevokeReason.PASSWORD_CHANGE, event="password_changed", keep=session
+        )
     others = [
         validator
         for validator in get_default_password_validators()
@@ -78,62 +72,6 @@ def password_change(
     ]
     password_changed(new_password, user, password_validators=others)
     return revoked
-
-
-def sessions_end_for_password_change(
-    *, user, keep: Session | None = None, client: Client | None = None
-) -> int:
-    """End the user's sessions (but `keep`) after a password change, with its event."""
-    with transaction.atomic():
-        revoked = session_revoke_all(
-            user=user, reason=RevokeReason.PASSWORD_CHANGE, keep=keep, client=client
-        )
-        security_event(
-            "password_changed",
-            user=user,
-            sid=keep.id if keep else None,
-            client=client,
-            revoked_sessions=revoked,
-        )
-    return revoked
-
-
-class EndSessionsOnPasswordChange:
-    """The password-change hook: a password "validator" that enforces no rule.
-
-    Django calls every validator's password_changed() after a save() that follows
-    set_password(): the admin's password forms, `changepassword`, and plain code
-    alike. accounts.checks fails `manage.py check` if this is not configured.
-    """
-
-    def validate(self, password, user=None) -> None:
-        """Accept every password."""
-
-    def password_changed(self, password, user=None) -> None:
-        """End every session of the user."""
-        if user is not None:
-            sessions_end_for_password_change(user=user)
-
-    def get_help_text(self) -> str:
-        return "Changing your password signs you out of every other session."
-
-
-@receiver(pre_save, sender=settings.AUTH_USER_MODEL, dispatch_uid="accounts.end_on_deactivation")
-def end_sessions_on_deactivation(sender, instance, raw=False, update_fields=None, **kwargs):
-    """The deactivation hook: turning is_active off ends every session of the user, for good.
-
-    Sessions are revoked (a timestamp), so reactivating the user revives none. The
-    check costs one query, and only when an inactive user is saved.
-    """
-    if raw or instance.is_active or instance.pk is None:
-        return
-    if update_fields is not None and "is_active" not in update_fields:
-        return
-    if not sender._default_manager.filter(pk=instance.pk, is_active=True).exists():
-        return  # already inactive: nothing new to end
-    with transaction.atomic():
-        revoked = session_revoke_all(user=instance, reason=RevokeReason.USER_DEACTIVATED)
-        security_event("user_deactivated", user=instance, revoked_sessions=revoked)
 
 
 def _validate_password(password: str, user, *, field: str) -> None:

@@ -155,7 +155,7 @@ AUTH_PASSWORD_VALIDATORS = [
     # Not a rule on the password: Django calls its password_changed() hook on every
     # password change (admin, changepassword, set_password + save), and it ends the
     # user's sessions. `manage.py check` fails without it (accounts/checks.py).
-    {"NAME": "accounts.users.EndSessionsOnPasswordChange"},
+    {"NAME": "accounts.hooks.EndSessionsOnPasswordChange"},
 ]
 
 LANGUAGE_CODE = "en-us"

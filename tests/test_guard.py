@@ -206,13 +206,17 @@ def test_admin_login_locks_like_the_api_and_says_so_without_judging_the_password
     assert_throttled(attempt(APIClient(), " ROOT", PASSWORD))
 
 
-def test_admin_login_with_the_right_password_still_works_below_the_limit(make_user, rates):
-    make_user("root", is_staff=True, is_superuser=True)
+def test_admin_login_with_the_right_password_works_below_the_limit_and_is_recorded(
+    make_user, rates
+):
+    root = make_user("root", is_staff=True, is_superuser=True)
     browser = BrowserClient()
     admin_login(browser, "root", "wrong")
     response = admin_login(browser, "root", PASSWORD)
     assert response.status_code == 302
     assert browser.session["_auth_user_id"]
+    signed_in = SecurityEvent.objects.get(kind="login")
+    assert (signed_in.user, signed_in.details) == (root, {"door": guard.ADMIN_LOGIN})
 
 
 def test_admin_password_change_old_password_is_limited(make_user, rates):

@@ -12,6 +12,8 @@ from django.utils import timezone
 from accounts.admin.display import SESSION_COLUMNS, SessionColumns
 from accounts.admin.events import events_link
 from accounts.admin.revoking import RevokePermissionMixin, report_revoked, revoke_sessions
+from accounts.clients import client_of
+from accounts.hooks import changed_by
 from accounts.models import Session
 
 User = get_user_model()
@@ -69,6 +71,17 @@ class UserAdmin(RevokePermissionMixin, DjangoUserAdmin):
     fieldsets = (*DjangoUserAdmin.fieldsets, ("Security", {"fields": ("security_record",)}))
     readonly_fields = ("security_record",)
 
+    def get_object(self, request, object_id, from_field=None):
+        """The user of the change form or the password form, marked as changed by this operator.
+
+        Whatever those forms save (a new password, an unusable one, is_active off), the
+        sessions it ends and its events name the staff user who acted (accounts.hooks).
+        """
+        user = super().get_object(request, object_id, from_field)
+        if user is not None:
+            changed_by(user, actor=request.user, client=client_of(request))
+        return user
+
     @admin.display(description="security record")
     def security_record(self, user) -> str:
         """Sign-ins, failures, revocations... of this user, in the security record."""
@@ -86,6 +99,7 @@ class UserAdmin(RevokePermissionMixin, DjangoUserAdmin):
         """Turn is_active off one user at a time, so the deactivation hook ends each's sessions."""
         users = list(queryset.filter(is_active=True))
         for user in users:
+            changed_by(user, actor=request.user, client=client_of(request))
             user.is_active = False
             user.save(update_fields=["is_active"])
             self.log_change(request, user, "Deactivated; every session ended.")

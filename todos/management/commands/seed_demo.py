@@ -5,6 +5,7 @@ from pathlib import Path
 
 from django.conf import settings
 from django.contrib.auth import get_user_model
+from django.contrib.auth.hashers import make_password
 from django.core.management.base import BaseCommand, CommandError
 
 from todos.models import Todo
@@ -28,8 +29,11 @@ class Command(BaseCommand):
         if not settings.DEBUG:
             raise CommandError("seed_demo creates known logins and runs only with DEBUG on.")
         User = get_user_model()
-        demo, created = User.objects.get_or_create(username=DEMO_USERNAME)
-        if created or not demo.check_password(DEMO_PASSWORD):
+        # Created with its password: a new user's first password is no password change.
+        demo, created = User.objects.get_or_create(
+            username=DEMO_USERNAME, defaults={"password": make_password(DEMO_PASSWORD)}
+        )
+        if not created and not demo.check_password(DEMO_PASSWORD):
             demo.set_password(DEMO_PASSWORD)
             demo.save()
         if not demo.todos.exists():
@@ -52,10 +56,15 @@ class Command(BaseCommand):
         )
         SUPERUSER_FILE.write_text(password + "\n")
         SUPERUSER_FILE.chmod(0o600)
-        admin, _ = User.objects.get_or_create(
-            username=SUPERUSER_USERNAME, defaults={"is_staff": True, "is_superuser": True}
+        admin, created = User.objects.get_or_create(
+            username=SUPERUSER_USERNAME,
+            defaults={
+                "is_staff": True,
+                "is_superuser": True,
+                "password": make_password(password),
+            },
         )
-        if not admin.check_password(password):
+        if not created and not admin.check_password(password):
             admin.set_password(password)
             admin.is_staff = admin.is_superuser = True
             admin.save()
