@@ -15,7 +15,7 @@ $(STAMP): requirements.txt requirements-dev.txt
 run: $(STAMP)
 	DEBUG=1 DATABASE_URL= $(BIN)/python manage.py migrate --noinput
 	DEBUG=1 DATABASE_URL= $(BIN)/python manage.py seed_demo
-	DEBUG=1 DATABASE_URL= $(BIN)/python manage.py runserver 127.0.0.1:8000
+	DEBUG=1 DATABASE_URL= $(BIN)/python manage.py runserver --nostatic 127.0.0.1:8000
 
 ## Run the whole suite (SQLite by default, PostgreSQL when DATABASE_URL is set).
 test: $(STAMP)

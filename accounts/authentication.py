@@ -29,12 +29,13 @@ class SessionJWTAuthentication(JWTAuthentication):
         return session.user, session
 
     def get_raw_token(self, header: bytes) -> bytes | None:
-        """The token of a `Bearer <token>` header; None for any other shape."""
+        """The token of a `Bearer <token>` header; None for any other shape.
+
+        The scheme is matched without regard to case, as RFC 7235 §2.1 has it.
+        """
         parts = header.split()
-        if (
-            len(parts) != 2
-            or parts[0].decode(errors="replace") not in simplejwt.api_settings.AUTH_HEADER_TYPES
-        ):
+        types = {kind.lower() for kind in simplejwt.api_settings.AUTH_HEADER_TYPES}
+        if len(parts) != 2 or parts[0].decode(errors="replace").lower() not in types:
             return None
         return parts[1]
 

@@ -16,7 +16,7 @@ from rest_framework.response import Response
 
 from accounts import services
 from accounts.clients import client_of
-from accounts.exceptions import CrossSiteRequest
+from accounts.exceptions import CrossSiteRequest, InvalidRefreshToken
 from accounts.serializers import (
     AccessTokenSerializer,
     BrowserLoginResultSerializer,
@@ -189,9 +189,16 @@ class BrowserRefreshView(CookieView):
         tags=["browser"],
     )
     def post(self, request):
-        pair = services.session_refresh(
-            refresh_token=request.COOKIES.get(REFRESH_COOKIE, ""), client=client_of(request)
-        )
+        try:
+            pair = services.session_refresh(
+                refresh_token=request.COOKIES.get(REFRESH_COOKIE, ""), client=client_of(request)
+            )
+        except InvalidRefreshToken as refused:
+            # A refused refresh token is dead for good (bad, expired, replayed, or of an
+            # ended session): drop it, rather than have the page send it on every load.
+            response = self.handle_exception(refused)
+            clear_refresh_cookie(response)
+            return response
         response = Response(AccessTokenSerializer(pair).data)
         set_refresh_cookie(response, pair)
         return response

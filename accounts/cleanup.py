@@ -153,22 +153,26 @@ def _delete_by_pk(model, pks: list) -> int:
     values = [pk.get_db_prep_value(value, connection) for value in pks]
     placeholders = ", ".join(["%s"] * len(values))
     # Table and column names come from the model's metadata; the values are parameters.
-    sql = f"DELETE FROM {model._meta.db_table} WHERE {pk.column} IN ({placeholders})"  # noqa: S608
+    quote = connection.ops.quote_name
+    sql = f"DELETE FROM {quote(model._meta.db_table)} WHERE {quote(pk.column)} IN ({placeholders})"  # noqa: S608
     return _execute(connection, sql, values)
 
 
 def _delete_expired_token_range(low: int, high: int, now: datetime) -> int:
     """The DELETE of `_delete_expired_tokens`' outstanding tokens: its condition, in SQL."""
-    token, session = OutstandingToken._meta, Session._meta
-    pk, current = token.pk.column, session.get_field("current_token").column
     connection = connections[router.db_for_write(OutstandingToken)]
-    expires_at = token.get_field("expires_at").get_db_prep_value(now, connection)
+    quote = connection.ops.quote_name
+    token, session = OutstandingToken._meta, Session._meta
+    tokens, sessions = quote(token.db_table), quote(session.db_table)
+    pk, current = quote(token.pk.column), quote(session.get_field("current_token").column)
+    expires = token.get_field("expires_at")
     # Table and column names come from the models' metadata; the values are parameters.
     sql = (
-        f"DELETE FROM {token.db_table} WHERE {pk} >= %s AND {pk} <= %s "  # noqa: S608
-        f"AND {token.get_field('expires_at').column} <= %s AND NOT EXISTS "
-        f"(SELECT 1 FROM {session.db_table} WHERE {current} = {token.db_table}.{pk})"
+        f"DELETE FROM {tokens} WHERE {pk} >= %s AND {pk} <= %s "  # noqa: S608
+        f"AND {quote(expires.column)} <= %s AND NOT EXISTS "
+        f"(SELECT 1 FROM {sessions} WHERE {current} = {tokens}.{pk})"
     )
+    expires_at = expires.get_db_prep_value(now, connection)
     return _execute(connection, sql, [low, high, expires_at])
 
 

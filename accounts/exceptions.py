@@ -17,7 +17,9 @@ class InvalidCredentials(exceptions.AuthenticationFailed):
     default_code = "invalid_credentials"
 
 
-class InvalidRefreshToken(exceptions.AuthenticationFailed):
+class InvalidRefreshToken(RejectedToken):
+    """A refresh token was presented and refused (its 401 says `error="invalid_token"`)."""
+
     # One text for every refusal (bad, expired, reused, revoked...), so a thief learns nothing.
     default_detail = "Invalid refresh token"
     default_code = "invalid_refresh_token"

@@ -5,12 +5,15 @@ Doors: the API login, the admin login, and the old password of a password change
 production, so every app server shares them):
 
 - ``login``: password checks per client address, right or wrong;
-- ``login_failure``: wrong passwords per normalized identity and client address.
+- ``login_failure``: wrong passwords per normalized identity and client address;
+- ``username_failure``: wrong passwords per normalized identity, from every address
+  (guessing spread over many addresses).
 
-Past either limit the door refuses without checking the password, so the right
-password waits too, until the window ends. Counters are fixed windows on atomic
-``incr``: a check reserves its place before the password is hashed, so parallel
-guesses cannot all slip under the limit, and a right password gives its place back.
+An IPv6 client counts as its /64 network, which one host commonly holds whole. Past any
+limit the door refuses without checking the password, so the right password waits too,
+until the window ends. Counters are fixed windows on atomic ``incr``: a check reserves
+its place before the password is hashed, so parallel guesses cannot all slip under the
+limit, and a right password gives its place back.
 """
 
 import contextlib
@@ -18,6 +21,7 @@ import hashlib
 import time
 import unicodedata
 from collections.abc import Callable
+from ipaddress import ip_network
 
 from django.conf import settings
 from django.contrib.auth import get_user_model
@@ -94,29 +98,36 @@ def password_check(
     """Run `verify` (a password check) under the brute-force policy; its user, or None.
 
     Raises Throttled (429, Retry-After) without calling `verify` when the client's
-    address, or this identity from this address, is past its limit. Every wrong
+    address, this identity from this address, or this identity is past its limit. Every wrong
     password is a `login_failed` event naming the door; the one that reaches the limit
     is also a `locked_out` event. `user` is the account, when the door knows it.
     """
-    attempts = Counter("login", client.ip)
+    address = network(client.ip)
+    attempts = Counter("login", address)
     attempted_so_far = attempts.add()
     if attempted_so_far > attempts.limit:
         if attempted_so_far == attempts.limit + 1:
-            _locked_out(door, username, user, client, "too_many_attempts", attempts)
+            # The address is over its limit, whatever name it tries: no account is named.
+            _locked_out(door, "", None, client, "too_many_attempts", attempts)
         raise attempts.refuse()
-    failures = Counter("login_failure", identity(username), client.ip)
-    failed_so_far = failures.add()
-    if failed_so_far > failures.limit:
-        raise failures.refuse()
+    who = identity(username)
+    failures = Counter("login_failure", who, address)
+    everywhere = Counter("username_failure", who)
+    failed_so_far, failed_everywhere = failures.add(), everywhere.add()
+    if failed_so_far > failures.limit or failed_everywhere > everywhere.limit:
+        failures.give_back()  # refused unheard: no wrong password either
+        everywhere.give_back()
+        raise (failures if failed_so_far > failures.limit else everywhere).refuse()
     try:
         verified = verify()
     except BaseException:
-        # No answer (e.g. the database is away): no password was checked, so neither count.
-        failures.give_back()
-        attempts.give_back()
+        # No answer (e.g. the database is away): no password was checked, so none counts.
+        for counter in (attempts, failures, everywhere):
+            counter.give_back()
         raise
     if verified is not None:
         failures.give_back()
+        everywhere.give_back()
         return verified
     account = user or _account(username)
     security_event(
@@ -127,24 +138,33 @@ def password_check(
         reason="invalid_credentials",
         door=door,
     )
+    # Exactly one request sees a count reach its limit, however many race.
     if failed_so_far == failures.limit:
-        # Exactly one request sees the count reach the limit, however many race.
         _locked_out(door, username, account, client, "too_many_failures", failures)
+    elif failed_everywhere == everywhere.limit:
+        _locked_out(door, username, account, client, "too_many_failures_for_username", everywhere)
     return None
 
 
 def signup_check(client: Client) -> None:
     """Refuse signups past the per-address rate: each costs a hash and tells a taken name."""
-    signups = Counter("signup", client.ip)
+    signups = Counter("signup", network(client.ip))
     if signups.add() > signups.limit:
         raise signups.refuse()
+
+
+def network(ip: str | None) -> str | None:
+    """The address a client is counted under: itself, or for IPv6 its /64 network."""
+    if ip is None or ":" not in ip:
+        return ip
+    return str(ip_network(f"{ip}/64", strict=False))
 
 
 def _locked_out(door: str, username: str, user, client: Client, reason: str, counter) -> None:
     """Record that a door stays shut to this client until the counter's window ends."""
     security_event(
         "locked_out",
-        user=user or _account(username),
+        user=user or (_account(username) if username else None),
         username=looked_up(username),
         client=client,
         reason=reason,

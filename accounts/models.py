@@ -44,15 +44,16 @@ class SessionManager(models.Manager.from_queryset(SessionQuerySet)):
     def get_with_user(self, sid) -> "Session":
         """The session `sid` with its user, in one query; Session.DoesNotExist if none.
 
-        Equivalent to select_related("user").get(pk=sid) for the fields loaded here
-        (the others load on first use, as deferred fields do). It runs on every
+        Equivalent to select_related("user").get(pk=sid) for the fields loaded here: the
+        session's id, user, expiry and revocation, the user's id, is_active and username;
+        the others load on first use (one query), as deferred fields do. It runs on every
         request, and building that join's SQL through the ORM cost 0.4 ms of CPU more
         than stock SimpleJWT's User.objects.get() in the bench; raw() skips the build.
         A bad sid raises ValidationError, as filter(pk=...) would.
         """
         db = router.db_for_read(self.model)
         pk = self.model._meta.pk.get_db_prep_value(sid, connections[db])
-        session = next(iter(self.db_manager(db).raw(_session_with_user_sql(), [pk])), None)
+        session = next(iter(self.db_manager(db).raw(_session_with_user_sql(db), [pk])), None)
         if session is None:
             raise self.model.DoesNotExist
         user_model = self.model._meta.get_field("user").related_model
@@ -68,13 +69,14 @@ class SessionManager(models.Manager.from_queryset(SessionQuerySet)):
 
 
 @functools.cache
-def _session_with_user_sql() -> str:
+def _session_with_user_sql(alias: str) -> str:
     """SELECT the session row's live-state columns and its user's, by the session id."""
+    quote = connections[alias].ops.quote_name
     session = Session._meta
     user = session.get_field("user").related_model._meta
 
     def column(meta, name: str) -> str:
-        return meta.get_field(name).column
+        return quote(meta.get_field(name).column)
 
     pk, user_id = column(session, "id"), column(session, "user")
     selected = ", ".join(
@@ -89,8 +91,9 @@ def _session_with_user_sql() -> str:
     )
     # Table and column names come from the models' metadata: no input reaches this SQL.
     return (
-        f"SELECT {selected} FROM {session.db_table} s "  # noqa: S608
-        f"INNER JOIN {user.db_table} u ON u.{user.pk.column} = s.{user_id} WHERE s.{pk} = %s"
+        f"SELECT {selected} FROM {quote(session.db_table)} s "  # noqa: S608
+        f"INNER JOIN {quote(user.db_table)} u ON u.{quote(user.pk.column)} = s.{user_id} "
+        f"WHERE s.{pk} = %s"
     )
 
 

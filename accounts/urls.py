@@ -15,7 +15,8 @@ urlpatterns = [
     path("password", views.PasswordChangeView.as_view(), name="password"),
     path("sessions", views.SessionListView.as_view(), name="sessions"),
     path("events", views.SecurityEventListView.as_view(), name="events"),
-    path("sessions/<uuid:session_id>", views.SessionDetailView.as_view(), name="session"),
+    # Any segment reaches the view, so a malformed id is "Session not found" too.
+    path("sessions/<str:session_id>", views.SessionDetailView.as_view(), name="session"),
     # Cookie mode for browsers; the refresh cookie's path is this prefix.
     path("browser/login", browser.BrowserLoginView.as_view(), name="browser-login"),
     path("browser/refresh", browser.BrowserRefreshView.as_view(), name="browser-refresh"),

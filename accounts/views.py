@@ -1,5 +1,7 @@
 """Thin views over the session service: validate input, call it, shape output."""
 
+from uuid import UUID
+
 from django.utils.cache import add_never_cache_headers
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, extend_schema
@@ -252,7 +254,11 @@ class SessionDetailView(APIView):
         tags=["auth"],
     )
     def delete(self, request, session_id):
-        session = Session.objects.filter(pk=session_id, user=request.user).first()
+        try:
+            sid = UUID(session_id)  # any spelling of a UUID, upper case included
+        except ValueError:
+            raise SessionNotFound() from None
+        session = Session.objects.filter(pk=sid, user=request.user).first()
         if session is None:
             # Another user's session does not exist for you.
             raise SessionNotFound()

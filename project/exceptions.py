@@ -41,6 +41,14 @@ class PayloadTooLarge(exceptions.APIException):
     default_code = "request_too_large"
 
 
+class LengthRequired(exceptions.APIException):
+    """A body sent without a Content-Length (chunked): Django reads bodies by their length."""
+
+    status_code = status.HTTP_411_LENGTH_REQUIRED
+    default_detail = "Send the request body with a Content-Length header"
+    default_code = "length_required"
+
+
 class ServiceUnavailable(exceptions.APIException):
     """The database cannot be reached; the client may retry."""
 

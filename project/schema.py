@@ -72,9 +72,15 @@ class ApiAutoSchema(AutoSchema):
         if self.method in BODY_METHODS:
             shared.update({"413": TOO_LARGE, "415": NOT_JSON})
         responses = operation["responses"]
+        error_schema = self.resolve_serializer(ErrorSerializer, "response").ref
         for status_code, response in shared.items():
-            if status_code not in responses:
-                responses[status_code] = self._get_response_for_code(response, status_code)
+            responses.setdefault(
+                status_code,
+                {
+                    "description": response.description,
+                    "content": {"application/json": {"schema": error_schema}},
+                },
+            )
         for status_code, headers in _HEADERS.items():
             if status_code in responses:
                 responses[status_code].setdefault("headers", {}).update(headers)

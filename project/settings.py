@@ -166,6 +166,10 @@ USE_TZ = True
 STATIC_URL = "static/"
 # The web client's script, styles and icon (project/static/web/).
 STATICFILES_DIRS = [BASE_DIR / "project" / "static"]
+# In development whitenoise serves static files straight from the apps (`make run` turns
+# off runserver's own static handler, whose 404 is an HTML page outside the middleware).
+WHITENOISE_USE_FINDERS = DEBUG
+WHITENOISE_AUTOREFRESH = DEBUG
 # Where collectstatic writes; whitenoise serves it with DEBUG off.
 STATIC_ROOT = Path(env.text("STATIC_ROOT") or BASE_DIR / "staticfiles")
 STORAGES = {
@@ -209,10 +213,12 @@ REST_FRAMEWORK = {
 }
 
 # Rate limits (accounts/guard.py), read on every request: password checks per client
-# address, wrong passwords per normalized username and address, signups per address.
+# address, wrong passwords per normalized username and address, wrong passwords per
+# username from every address, signups per address.
 THROTTLE_RATES = {
     "login": env.rate("THROTTLE_LOGIN_RATE", "60/minute"),
     "login_failure": env.rate("THROTTLE_LOGIN_FAILURE_RATE", "5/minute"),
+    "username_failure": env.rate("THROTTLE_USERNAME_FAILURE_RATE", "30/hour"),
     "signup": env.rate("THROTTLE_SIGNUP_RATE", "20/hour"),
 }
 
@@ -275,6 +281,7 @@ LOGGING = {
         "json": {"()": "accounts.security_log.JSONFormatter"},
     },
     "handlers": {
+        "null": {"class": "logging.NullHandler"},
         "console": {"class": "logging.StreamHandler", "filters": ["redact_tokens"]},
         "security": {
             "class": "logging.StreamHandler",
@@ -286,6 +293,9 @@ LOGGING = {
         "django": {"handlers": ["console"], "level": LOG_LEVEL},
         # One JSON object per line: login, refresh, logout, revocation, password change.
         "security": {"handlers": ["security"], "level": "INFO", "propagate": False},
+        # A disallowed Host gets a JSON 400; a scanner's bad Host is no error worth a
+        # traceback (Django's own advice).
+        "django.security.DisallowedHost": {"handlers": ["null"], "propagate": False},
     },
 }
 

@@ -161,10 +161,11 @@ def test_revoke_button_needs_a_csrf_token(admin_user, user, open_session):
 
 
 @pytest.mark.parametrize("object_id", ["00000000-0000-0000-0000-000000000000", "not-a-uuid"])
-def test_revoke_button_on_an_unknown_session_redirects(admin_client, db, object_id):
+def test_revoke_button_on_an_unknown_session_goes_back_to_the_list(admin_client, db, object_id):
     url = reverse("admin:accounts_session_revoke", args=[object_id])
 
-    response = admin_client.post(url)
+    response = admin_client.post(url, follow=True)
 
-    assert response.status_code == 302
-    assert response["Location"] == reverse("admin:index")
+    assert response.redirect_chain == [(reverse("admin:accounts_session_changelist"), 302)]
+    shown = [str(message) for message in response.context["messages"]]
+    assert shown == [f'Session with ID "{object_id}" does not exist.']

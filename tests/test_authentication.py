@@ -140,3 +140,9 @@ def test_list_todos_costs_one_auth_query_plus_one(
     assert len(response.json()) == count
     assert "accounts_session" in captured.captured_queries[0]["sql"]
     assert "auth_user" in captured.captured_queries[0]["sql"]
+
+
+@pytest.mark.parametrize("scheme", ["bearer", "BEARER", "Bearer"])
+def test_the_bearer_scheme_is_case_insensitive(api_client, tokens, scheme):
+    """RFC 7235 §2.1: an auth scheme is matched without regard to case."""
+    assert get_todos(api_client, f"{scheme} {tokens['access_token']}").status_code == 200

@@ -182,7 +182,7 @@ def test_browser_refresh_without_a_valid_cookie_401(browser, user, cookie):
 
     assert response.status_code == 401
     assert response.json() == {"error": "Invalid refresh token", "code": "invalid_refresh_token"}
-    assert response["WWW-Authenticate"].startswith('Bearer realm="api"')
+    assert response["WWW-Authenticate"] == 'Bearer realm="api", error="invalid_token"'
     assert database_snapshot() == before
 
 
@@ -192,11 +192,13 @@ def test_browser_refresh_refuses_an_access_token_in_the_cookie(browser, user):
     assert post(browser, "/auth/browser/refresh").status_code == 401
 
 
-def test_browser_refresh_of_a_revoked_session_401(browser, user):
+def test_browser_refresh_of_a_revoked_session_401_and_drops_the_dead_cookie(browser, user):
     sign_in(browser, user)
     Session.objects.update(revoked_at="2026-01-01T00:00:00Z", revoked_reason="admin")
     response = post(browser, "/auth/browser/refresh")
     assert response.json()["code"] == "invalid_refresh_token"
+    dropped = cookie_of(response)
+    assert (dropped.value, dropped["max-age"], dropped["path"]) == ("", 0, "/auth/browser/")
 
 
 # --- logout ----------------------------------------------------------------------------------

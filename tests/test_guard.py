@@ -24,7 +24,12 @@ PADDED = [" victim", "victim ", "\u2028victim", "\tvictim\n", FULLWIDTH, "VICTIM
 @pytest.fixture
 def rates(settings):
     """Small limits so the tests stay short; the real ones come from the environment."""
-    settings.THROTTLE_RATES = {"login": "8/minute", "login_failure": "3/minute", "signup": "2/hour"}
+    settings.THROTTLE_RATES = {
+        "login": "8/minute",
+        "login_failure": "3/minute",
+        "username_failure": "7/minute",
+        "signup": "2/hour",
+    }
 
 
 @pytest.fixture
@@ -82,6 +87,24 @@ def test_padded_and_compatibility_spellings_sign_in_to_the_same_account(api_clie
 def test_failures_from_one_address_leave_another_address_alone(api_client, victim, rates):
     fail_until_locked(api_client, ip="10.0.0.1")
     assert attempt(api_client, "victim", PASSWORD, ip="10.0.0.2").status_code == 200
+
+
+def test_failures_for_one_username_from_many_addresses_lock_it_everywhere(
+    api_client, victim, rates
+):
+    """Guessing spread over addresses: 7 wrong passwords from 7 addresses lock the name."""
+    for n in range(7):
+        assert attempt(api_client, "victim", "wrong", ip=f"10.0.1.{n}").status_code == 401
+    assert_throttled(attempt(api_client, " VICTIM", PASSWORD, ip="10.0.2.1"))
+    locked = SecurityEvent.objects.get(kind="locked_out")
+    assert (locked.reason, locked.user) == ("too_many_failures_for_username", victim)
+
+
+def test_an_ipv6_client_counts_as_its_slash_64(api_client, victim, rates):
+    for host in range(3):  # three addresses of one /64
+        attempt(api_client, "victim", "wrong", ip=f"2001:db8:1:2::{host + 1}")
+    assert_throttled(attempt(api_client, "victim", PASSWORD, ip="2001:db8:1:2::99"))
+    assert attempt(api_client, "victim", PASSWORD, ip="2001:db8:1:3::1").status_code == 200
 
 
 def test_failures_for_one_username_leave_another_alone(api_client, victim, other_user, rates):

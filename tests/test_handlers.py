@@ -131,3 +131,28 @@ def test_deeply_nested_json_400_without_a_traceback(client, db, depth, caplog):
     response = client.post("/auth/login", body, content_type="application/json")
     assert_error(response, 400, "json_too_deep")
     assert not [record for record in caplog.records if record.levelname == "ERROR"]
+
+
+def test_a_chunked_body_411_instead_of_arriving_empty(client, db):
+    """Django reads a body by its Content-Length; a chunked one would look like no body."""
+    response = client.post(
+        "/auth/login",
+        '{"username": "a", "password": "b"}',
+        content_type="application/json",
+        HTTP_TRANSFER_ENCODING="chunked",
+    )
+    assert_error(response, 411, "length_required")
+
+
+def test_a_post_to_the_web_client_page_405_json(client, db):
+    assert_error(client.post("/"), 405, "method_not_allowed")
+
+
+def test_a_disallowed_host_is_no_logged_error():
+    """Django logs a bad Host at ERROR, with its traceback; the settings drop those lines."""
+    import logging
+
+    logger = logging.getLogger("django.security.DisallowedHost")
+    ours = [h for h in logger.handlers if not type(h).__module__.startswith("_pytest")]
+    assert logger.propagate is False
+    assert ours and all(isinstance(handler, logging.NullHandler) for handler in ours)

@@ -219,3 +219,17 @@ def test_saving_user_without_password_change_keeps_sessions(api_client, user, tw
     user.first_name = "Alice"
     user.save()
     assert all(alive(api_client, t) for t in two)
+
+
+@pytest.mark.parametrize("sid", ["not-a-uuid", "1234", "%20"])
+def test_delete_a_malformed_session_id_404_session_not_found(auth_client, sid):
+    response = auth_client.delete(f"/auth/sessions/{sid}")
+    assert response.status_code == 404
+    assert response.json() == {"error": "Session not found", "code": "session_not_found"}
+
+
+def test_delete_accepts_any_spelling_of_a_session_id(auth_client):
+    from accounts.models import Session
+
+    session = Session.objects.get()
+    assert auth_client.delete(f"/auth/sessions/{str(session.pk).upper()}").status_code == 204

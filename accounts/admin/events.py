@@ -5,7 +5,7 @@ from django.urls import reverse
 from django.utils.html import format_html
 
 from accounts.admin.display import link_to_session, when
-from accounts.admin.paginators import EstimatedCountPaginator
+from accounts.admin.paginators import EstimatedCountMixin
 from accounts.admin.readonly import ReadOnlyMixin
 from accounts.admin.search import ExactSearchMixin, as_ip, as_uuid
 from accounts.models import SecurityEvent
@@ -20,7 +20,7 @@ def events_link(text: str, **lookups) -> str:
 
 
 @admin.register(SecurityEvent)
-class SecurityEventAdmin(ReadOnlyMixin, ExactSearchMixin, admin.ModelAdmin):
+class SecurityEventAdmin(EstimatedCountMixin, ReadOnlyMixin, ExactSearchMixin, admin.ModelAdmin):
     """Every event the record holds; append-only, written by the actions it records."""
 
     list_display = ("time", "event", "account", "session", "ip_address", "device", "door", "by")
@@ -34,7 +34,6 @@ class SecurityEventAdmin(ReadOnlyMixin, ExactSearchMixin, admin.ModelAdmin):
     search_help_text = "Exact username, IP address, or session id."
     show_full_result_count = False
     show_facets = admin.ShowFacets.NEVER
-    paginator = EstimatedCountPaginator
     actions = None
     fields = (
         "time",

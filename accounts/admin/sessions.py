@@ -1,6 +1,6 @@
 """The sessions console: find a user's sessions, read their token chain, revoke them."""
 
-from django.contrib import admin
+from django.contrib import admin, messages
 from django.contrib.admin.utils import unquote
 from django.core.exceptions import PermissionDenied
 from django.http import HttpResponseNotAllowed, HttpResponseRedirect
@@ -9,7 +9,7 @@ from django.utils.html import format_html, format_html_join
 
 from accounts.admin.display import SESSION_COLUMNS, SessionColumns, when
 from accounts.admin.events import events_link
-from accounts.admin.paginators import EstimatedCountPaginator
+from accounts.admin.paginators import EstimatedCountMixin
 from accounts.admin.revoking import RevokePermissionMixin, report_revoked, revoke_sessions
 from accounts.admin.search import ExactSearchMixin, as_ip, as_uuid
 from accounts.models import Session, SessionToken
@@ -38,7 +38,13 @@ class StatusFilter(admin.SimpleListFilter):
 
 
 @admin.register(Session)
-class SessionAdmin(SessionColumns, RevokePermissionMixin, ExactSearchMixin, admin.ModelAdmin):
+class SessionAdmin(
+    EstimatedCountMixin,
+    SessionColumns,
+    RevokePermissionMixin,
+    ExactSearchMixin,
+    admin.ModelAdmin,
+):
     """Read-only sessions, newest first, with revoke as the only write."""
 
     list_display = ("created", "user", *SESSION_COLUMNS[1:])
@@ -52,7 +58,6 @@ class SessionAdmin(SessionColumns, RevokePermissionMixin, ExactSearchMixin, admi
     search_help_text = "Exact username, IP address, or session id."
     show_full_result_count = False
     show_facets = admin.ShowFacets.NEVER
-    paginator = EstimatedCountPaginator
     actions = ("revoke_selected",)
     fieldsets = (
         (None, {"fields": ("id", "user", "status", "created", "last_refreshed")}),
@@ -124,7 +129,11 @@ class SessionAdmin(SessionColumns, RevokePermissionMixin, ExactSearchMixin, admi
             return HttpResponseNotAllowed(["POST"])
         session = self.get_object(request, unquote(object_id))
         if session is None:
-            return self._get_obj_does_not_exist_redirect(request, self.opts, object_id)
+            # As the admin answers for a missing object: back to the list, saying so.
+            self.message_user(
+                request, f'Session with ID "{object_id}" does not exist.', messages.WARNING
+            )
+            return HttpResponseRedirect(reverse("admin:accounts_session_changelist"))
         if not self.has_revoke_permission(request, session):
             raise PermissionDenied
         revoked = revoke_sessions(request, Session.objects.filter(pk=session.pk))

@@ -8,7 +8,7 @@ from django.contrib import admin
 from rest_framework_simplejwt.token_blacklist.models import BlacklistedToken, OutstandingToken
 
 from accounts.admin.display import link_to_session, when
-from accounts.admin.paginators import EstimatedCountPaginator
+from accounts.admin.paginators import EstimatedCountMixin
 from accounts.admin.readonly import ReadOnlyMixin
 from accounts.admin.revoking import RevokePermissionMixin, report_revoked, revoke_sessions
 from accounts.admin.search import ExactSearchMixin, as_uuid
@@ -46,7 +46,13 @@ def tokens_matching(term: str) -> list:
     return matches
 
 
-class ReadOnlyTokenAdmin(ReadOnlyMixin, RevokePermissionMixin, ExactSearchMixin, admin.ModelAdmin):
+class ReadOnlyTokenAdmin(
+    EstimatedCountMixin,
+    ReadOnlyMixin,
+    RevokePermissionMixin,
+    ExactSearchMixin,
+    admin.ModelAdmin,
+):
     """Read-only token lists; the only write is revoking the tokens' sessions.
 
     Tokens are written by the session service only. Blacklisting one by hand would not
@@ -55,7 +61,6 @@ class ReadOnlyTokenAdmin(ReadOnlyMixin, RevokePermissionMixin, ExactSearchMixin,
 
     show_full_result_count = False
     show_facets = admin.ShowFacets.NEVER
-    paginator = EstimatedCountPaginator
     search_help_text = "Exact jti, username, or session id."
     actions = ("revoke_sessions",)
 
