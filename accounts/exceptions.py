@@ -6,13 +6,16 @@ from project.exceptions import RejectedToken, TokenRequired
 
 
 class UsernameTaken(exceptions.APIException):
+    """Signup with a username someone already has."""
+
     status_code = status.HTTP_400_BAD_REQUEST
     default_detail = "Username already exists"
     default_code = "username_taken"
 
 
 class InvalidCredentials(exceptions.AuthenticationFailed):
-    # One text for an unknown user and a wrong password, so neither is revealed.
+    """A failed login: one text for an unknown user and a wrong password, so neither is revealed."""
+
     default_detail = "Invalid username or password"
     default_code = "invalid_credentials"
 
@@ -26,12 +29,15 @@ class InvalidRefreshToken(RejectedToken):
 
 
 class RefreshTokenMismatch(exceptions.PermissionDenied):
+    """Logout with an access token of one session and a refresh token of another."""
+
     default_detail = "Refresh token does not belong to this session"
     default_code = "refresh_token_mismatch"
 
 
 class CrossSiteRequest(exceptions.PermissionDenied):
-    # The cookie routes answer only pages of this site (accounts.browser explains why).
+    """A cookie route called without the fetch header (accounts.browser explains why)."""
+
     default_detail = (
         "Cross-site request refused: send the X-Requested-With: fetch header "
         "from a page of a trusted origin"
@@ -40,11 +46,15 @@ class CrossSiteRequest(exceptions.PermissionDenied):
 
 
 class AccessTokenRequired(TokenRequired):
+    """A protected route called without `Authorization: Bearer <token>`."""
+
     default_detail = "Access token is required in Authorization header"
     default_code = "access_token_required"
 
 
 class InvalidAccessToken(RejectedToken):
+    """An access token that is malformed or badly signed; the reason is appended."""
+
     default_detail = "Invalid JWT token"
     default_code = "invalid_token"
 
@@ -53,22 +63,30 @@ class InvalidAccessToken(RejectedToken):
 
 
 class AccessTokenExpired(RejectedToken):
+    """An access token past its expiry; the client should refresh."""
+
     default_detail = "Token has expired"
     default_code = "token_expired"
 
 
 class SessionRevoked(RejectedToken):
+    """A well-signed access token whose session has ended (logout, reuse, revoke)."""
+
     default_detail = "You have been logged out. Please log in again."
     default_code = "session_revoked"
 
 
 class WrongPassword(exceptions.APIException):
+    """A password change whose current password is wrong."""
+
     status_code = status.HTTP_400_BAD_REQUEST
     default_detail = "Current password is incorrect"
     default_code = "wrong_password"
 
 
 class SessionNotFound(exceptions.NotFound):
+    """A session id that is malformed, unknown or another user's: one answer for all three."""
+
     default_detail = "Session not found"
     default_code = "session_not_found"
 

@@ -146,9 +146,6 @@ class Session(models.Model):
     def is_expired(self, now=None) -> bool:
         return self.expires_at <= (now or timezone.now())
 
-    def is_active(self, now=None) -> bool:
-        return not self.is_revoked() and not self.is_expired(now)
-
     @property
     def status(self) -> str:
         """active, revoked or expired."""

@@ -4,7 +4,7 @@ import pytest
 from django.urls import reverse
 from rest_framework_simplejwt.token_blacklist.models import BlacklistedToken, OutstandingToken
 
-from accounts.models import Session
+from accounts.models import SecurityEvent, Session
 
 
 @pytest.fixture
@@ -25,7 +25,7 @@ def secret_parts(token: str) -> list[str]:
 
 
 def admin_pages(user) -> list[str]:
-    """Every admin page about the user's sessions and tokens, lists and details."""
+    """Every admin page about the user's sessions, tokens and security events, lists and details."""
     pages = [
         reverse("admin:index"),
         reverse("admin:accounts_session_changelist"),
@@ -34,6 +34,8 @@ def admin_pages(user) -> list[str]:
         reverse("admin:token_blacklist_outstandingtoken_changelist"),
         reverse("admin:token_blacklist_outstandingtoken_changelist") + f"?q={user.username}",
         reverse("admin:token_blacklist_blacklistedtoken_changelist"),
+        reverse("admin:accounts_securityevent_changelist"),
+        reverse("admin:accounts_securityevent_changelist") + f"?q={user.username}",
         reverse("admin:auth_user_changelist"),
         reverse("admin:auth_user_change", args=[user.pk]),
         reverse("admin:auth_user_history", args=[user.pk]),
@@ -56,6 +58,8 @@ def admin_pages(user) -> list[str]:
             reverse("admin:token_blacklist_blacklistedtoken_change", args=[blacklisted.pk]),
             reverse("admin:token_blacklist_blacklistedtoken_history", args=[blacklisted.pk]),
         ]
+    for event in SecurityEvent.objects.all():
+        pages.append(reverse("admin:accounts_securityevent_change", args=[event.pk]))
     return pages
 
 
@@ -69,6 +73,7 @@ def test_no_admin_page_contains_an_issued_token(admin_client, user, issued):
     forbidden = [part for token in issued for part in secret_parts(token)]
 
     pages = admin_pages(user)
+    assert {"login", "session_revoked"} <= set(SecurityEvent.objects.values_list("kind", flat=True))
     assert len(pages) > 20
     for url in pages:
         response = admin_client.get(url)

@@ -16,11 +16,15 @@ FILTERS = frozenset(TodoFilterSerializer().fields)
 
 
 class TodoNotFound(exceptions.NotFound):
+    """A todo id that is unknown or another user's: one answer for both."""
+
     default_detail = "Todo not found"
     default_code = "todo_not_found"
 
 
 class InvalidTodoRequest(exceptions.ValidationError):
+    """A todo body or filter the contract refuses, with its own message."""
+
     default_code = "invalid_request"
 
 
