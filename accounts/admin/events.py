@@ -7,7 +7,7 @@ from django.utils.html import format_html
 from accounts.admin.display import link_to_session, when
 from accounts.admin.paginators import EstimatedCountMixin
 from accounts.admin.readonly import ReadOnlyMixin
-from accounts.admin.search import ExactSearchMixin, as_ip, as_uuid
+from accounts.admin.search import ExactSearchMixin, exact_matches
 from accounts.models import SecurityEvent
 
 EVENTS = "admin:accounts_securityevent_changelist"
@@ -50,12 +50,9 @@ class SecurityEventAdmin(EstimatedCountMixin, ReadOnlyMixin, ExactSearchMixin, a
     readonly_fields = fields
 
     def search_term_matches(self, term: str) -> list:
-        matches = [SecurityEvent.objects.filter(username=term).values("pk")]
-        if ip := as_ip(term):
-            matches.append(SecurityEvent.objects.filter(ip_address=ip).values("pk"))
-        if sid := as_uuid(term):
-            matches.append(SecurityEvent.objects.filter(session_id=sid).values("pk"))
-        return matches
+        return exact_matches(
+            SecurityEvent.objects, term, username="username", ip="ip_address", sid="session_id"
+        )
 
     def lookup_allowed(self, lookup, value, request=None) -> bool:
         # The links from a user's and a session's page; both columns are indexed.

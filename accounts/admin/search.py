@@ -24,6 +24,16 @@ def as_ip(term: str) -> str | None:
         return None
 
 
+def exact_matches(queryset: QuerySet, term: str, *, username: str, ip: str, sid: str) -> list:
+    """Rows whose username, address or session id (the given fields) is exactly `term`."""
+    values = {username: term, ip: as_ip(term), sid: as_uuid(term)}
+    return [
+        queryset.filter(**{field: value}).values("pk")
+        for field, value in values.items()
+        if value is not None
+    ]
+
+
 class ExactSearchMixin:
     """Replaces the admin's icontains search with exact, indexed lookups.
 

@@ -11,7 +11,7 @@ from accounts.admin.display import SESSION_COLUMNS, SessionColumns, when
 from accounts.admin.events import events_link
 from accounts.admin.paginators import EstimatedCountMixin
 from accounts.admin.revoking import RevokePermissionMixin, report_revoked, revoke_sessions
-from accounts.admin.search import ExactSearchMixin, as_ip, as_uuid
+from accounts.admin.search import ExactSearchMixin, exact_matches
 from accounts.models import Session, SessionToken
 
 # Rows of a session's refresh-token chain shown on its page; the tokens list has the rest.
@@ -86,12 +86,9 @@ class SessionAdmin(
         return super().get_queryset(request).select_related("user")
 
     def search_term_matches(self, term: str) -> list:
-        matches = [Session.objects.filter(user__username=term).values("pk")]
-        if ip := as_ip(term):
-            matches.append(Session.objects.filter(ip_address=ip).values("pk"))
-        if sid := as_uuid(term):
-            matches.append(Session.objects.filter(pk=sid).values("pk"))
-        return matches
+        return exact_matches(
+            Session.objects, term, username="user__username", ip="ip_address", sid="pk"
+        )
 
     # Sessions come from sign-ins, and change only by revoking (the action and the
     # button). Without change permission every session page is read-only.
