@@ -10,6 +10,17 @@ from todos.models import DESCRIPTION_MAX_LENGTH, TITLE_MAX_LENGTH, Todo
 TITLE_REQUIRED = "Invalid request. 'title' is required."
 
 
+def _timestamp() -> serializers.DateTimeField:
+    """A read-only timestamp, in UTC whatever TIME_ZONE says, and without looking up the
+    current time zone for every value (a list writes two per todo)."""
+    return serializers.DateTimeField(read_only=True, default_timezone=UTC)
+
+
+# Writes every todo's timestamps. Reaching the declared ones through `self.fields` would
+# deep-copy all six fields on each request, a tenth of what GET /todos spends in Python.
+TIMESTAMP = _timestamp()
+
+
 class TodoSerializer(serializers.Serializer):
     """`{id, title, done, description}` plus read-only timestamps.
 
@@ -34,10 +45,8 @@ class TodoSerializer(serializers.Serializer):
         allow_blank=True,
         trim_whitespace=False,
     )
-    # In UTC whatever TIME_ZONE says, and without looking up the current time zone for
-    # every value (a list writes two per todo).
-    created_at = serializers.DateTimeField(read_only=True, default_timezone=UTC)
-    updated_at = serializers.DateTimeField(read_only=True, default_timezone=UTC)
+    created_at = _timestamp()
+    updated_at = _timestamp()
 
     def create(self, validated_data) -> Todo:
         return Todo.objects.create(**validated_data)
@@ -50,14 +59,13 @@ class TodoSerializer(serializers.Serializer):
 
     def to_representation(self, todo: Todo) -> dict:
         """The same dict DRF's generic loop builds, written out: GET /todos runs it per todo."""
-        fields = self.fields
         return {
             "id": todo.id,
             "title": todo.title,
             "done": todo.done,
             "description": todo.description,
-            "created_at": fields["created_at"].to_representation(todo.created_at),
-            "updated_at": fields["updated_at"].to_representation(todo.updated_at),
+            "created_at": TIMESTAMP.to_representation(todo.created_at),
+            "updated_at": TIMESTAMP.to_representation(todo.updated_at),
         }
 
 
