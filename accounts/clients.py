@@ -1,7 +1,7 @@
 """Who is at the other end of a request, as plain data the services can take."""
 
 from dataclasses import dataclass
-from ipaddress import ip_address
+from ipaddress import IPv6Address, ip_address, ip_network
 
 from rest_framework.throttling import BaseThrottle
 
@@ -22,11 +22,36 @@ def client_of(request) -> Client:
     DRF honours NUM_PROXIES: with 0 (the default) X-Forwarded-For is ignored, so a
     client cannot choose its own address to dodge a rate limit.
     """
-    ident = BaseThrottle().get_ident(request)
-    try:
-        ip = str(ip_address(ident))
-    except ValueError:
-        ip = None
+    ip = canonical_ip(BaseThrottle().get_ident(request))
     # PostgreSQL text cannot hold NUL, which a raw HTTP client may still send.
     user_agent = request.META.get("HTTP_USER_AGENT", "").replace("\x00", "")
     return Client(ip=ip, user_agent=user_agent[:USER_AGENT_MAX_LENGTH])
+
+
+def canonical_ip(value: str | None) -> str | None:
+    """`value` as one spelling of one address, or None if it is no IP address.
+
+    An IPv4-mapped IPv6 address (`::ffff:198.51.100.7`, what a dual-stack socket or a
+    proxy may report for an IPv4 client) is the IPv4 address it maps: counted as
+    IPv6, every IPv4 client in the world would share one /64.
+    """
+    try:
+        address = ip_address((value or "").strip())
+    except ValueError:
+        return None
+    if isinstance(address, IPv6Address) and address.ipv4_mapped is not None:
+        address = address.ipv4_mapped
+    return str(address)
+
+
+def network(ip: str | None, *, ipv4_prefix: int = 32, ipv6_prefix: int = 64) -> str | None:
+    """The network `ip` belongs to, as a CIDR string; None for no address.
+
+    One host commonly holds a whole IPv6 /64, so /64 is the smallest IPv6 unit worth
+    telling apart; IPv4 is counted per address unless a wider prefix is asked for.
+    """
+    address = canonical_ip(ip)
+    if address is None:
+        return None
+    prefix = ipv4_prefix if ":" not in address else ipv6_prefix
+    return str(ip_network(f"{address}/{prefix}", strict=False))

@@ -21,14 +21,13 @@ import hashlib
 import time
 import unicodedata
 from collections.abc import Callable
-from ipaddress import ip_network
 
 from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.core.cache import cache
 from rest_framework.exceptions import Throttled
 
-from accounts.clients import Client
+from accounts.clients import Client, network
 from accounts.events import security_event
 
 API_LOGIN = "api_login"
@@ -151,13 +150,6 @@ def signup_check(client: Client) -> None:
     signups = Counter("signup", network(client.ip))
     if signups.add() > signups.limit:
         raise signups.refuse()
-
-
-def network(ip: str | None) -> str | None:
-    """The address a client is counted under: itself, or for IPv6 its /64 network."""
-    if ip is None or ":" not in ip:
-        return ip
-    return str(ip_network(f"{ip}/64", strict=False))
 
 
 def _locked_out(door: str, username: str, user, client: Client, reason: str, counter) -> None:

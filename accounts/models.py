@@ -24,18 +24,33 @@ class RevokeReason(models.TextChoices):
     SESSION_LIMIT = "session_limit", "Over the per-user session limit"
 
 
+class SessionKind(models.TextChoices):
+    """How a session signs its requests."""
+
+    API = "api", "API (tokens)"
+    # A browser signed in through Django's login (the admin): a session cookie, no tokens.
+    ADMIN = "admin", "Admin sign-in"
+
+
 class SessionQuerySet(models.QuerySet):
     """Filters by lifecycle state, evaluated at the current time."""
 
     def active(self):
-        """Sessions that are neither revoked nor past their absolute expiry."""
-        return self.filter(revoked_at__isnull=True, expires_at__gt=timezone.now())
+        """Sessions neither revoked, nor past their absolute expiry, nor idle too long."""
+        now = timezone.now()
+        return self.filter(revoked_at__isnull=True, expires_at__gt=now, idle_expires_at__gt=now)
 
     def revoked(self):
+        """Sessions ended early, whatever their expiry."""
         return self.filter(revoked_at__isnull=False)
 
     def expired(self):
-        return self.filter(revoked_at__isnull=True, expires_at__lte=timezone.now())
+        """Sessions not revoked, but past their absolute expiry or idle too long."""
+        now = timezone.now()
+        return self.filter(
+            models.Q(expires_at__lte=now) | models.Q(idle_expires_at__lte=now),
+            revoked_at__isnull=True,
+        )
 
 
 class SessionManager(models.Manager.from_queryset(SessionQuerySet)):
@@ -104,12 +119,15 @@ class Session(models.Model):
     user = models.ForeignKey(
         settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="api_sessions"
     )
+    kind = models.CharField(max_length=16, choices=SessionKind.choices, default=SessionKind.API)
     created_at = models.DateTimeField(default=timezone.now, db_index=True)
     # Rotation time; also the session's "last used", to within one access lifetime.
     last_refreshed_at = models.DateTimeField(null=True, blank=True)
     expires_at = models.DateTimeField(
         db_index=True, help_text="Absolute expiry; rotation never extends it."
     )
+    # When the current refresh token expires: each rotation renews it, up to expires_at.
+    idle_expires_at = models.DateTimeField(help_text="Idle expiry; each rotation renews it.")
     ip_address = models.GenericIPAddressField(null=True, blank=True, db_index=True)
     user_agent = models.CharField(max_length=512, blank=True)
     # The user agent as a person reads it, worked out once at sign-in (accounts.devices).
@@ -123,6 +141,10 @@ class Session(models.Model):
     # locked row is re-read fresh while rows joined to it are not.
     current_jti = models.CharField(max_length=255, blank=True)
     previous_jti = models.CharField(max_length=255, blank=True)
+    # The client the last rotation answered (device label, and its /24 or /64 network):
+    # only that client may present the rotated-out token again within the grace window.
+    refreshed_network = models.CharField(max_length=49, blank=True)
+    refreshed_device = models.CharField(max_length=DEVICE_MAX_LENGTH, blank=True)
     revoked_at = models.DateTimeField(null=True, blank=True, db_index=True)
     revoked_reason = models.CharField(max_length=32, choices=RevokeReason.choices, blank=True)
 
@@ -144,14 +166,20 @@ class Session(models.Model):
         return self.revoked_at is not None
 
     def is_expired(self, now=None) -> bool:
+        """Past the absolute expiry, which nothing extends."""
         return self.expires_at <= (now or timezone.now())
+
+    def is_idle(self, now=None) -> bool:
+        """Its refresh token expired unused: the session cannot be refreshed any more."""
+        return self.idle_expires_at <= (now or timezone.now())
 
     @property
     def status(self) -> str:
-        """active, revoked or expired."""
+        """active, revoked or expired (absolute or idle)."""
         if self.is_revoked():
             return "revoked"
-        return "expired" if self.is_expired() else "active"
+        now = timezone.now()
+        return "expired" if self.is_expired(now) or self.is_idle(now) else "active"
 
 
 class SessionToken(models.Model):

@@ -14,12 +14,16 @@ from rest_framework_simplejwt.exceptions import TokenError
 from rest_framework_simplejwt.token_blacklist.models import BlacklistedToken, OutstandingToken
 from rest_framework_simplejwt.utils import datetime_from_epoch
 
+from accounts.clients import Client, network
+from accounts.devices import device_label
 from accounts.exceptions import InvalidRefreshToken
 from accounts.models import Session, SessionToken
 from accounts.tokens import SESSION_CLAIM, SessionRefreshToken, TokenPair, fingerprint, mint_pair
 
 # Verdicts of a refresh that are not refusals.
 ROTATE, REPLAY, REUSE = "rotate", "replay", "reuse"
+# A forgiven replay must come from the network its rotation answered: these prefixes.
+GRACE_IPV4_PREFIX, GRACE_IPV6_PREFIX = 24, 64
 
 
 def decode_refresh(raw: str) -> SessionRefreshToken:
@@ -33,7 +37,7 @@ def decode_refresh(raw: str) -> SessionRefreshToken:
     return token
 
 
-def refresh_verdict(session: Session | None, token, now) -> str:
+def refresh_verdict(session: Session | None, token, now, client: Client | None = None) -> str:
     """Decide a refresh: ROTATE, REPLAY, REUSE, or why it is refused."""
     if session is None:
         return "unknown_session"
@@ -58,9 +62,26 @@ def refresh_verdict(session: Session | None, token, now) -> str:
         and rotated
         and jti == session.previous_jti
         and now - session.last_refreshed_at < grace
+        and served(session, client)
     ):
         return REPLAY
     return REUSE
+
+
+def grace_client(client: Client | None) -> tuple[str, str]:
+    """(network, device) a rotation records of its client: IPv4 /24 or IPv6 /64, device label.
+
+    Coarser than the address, so a phone moving between addresses of one network, or a
+    NAT handing out another, still counts as the same client.
+    """
+    client = client or Client()
+    where = network(client.ip, ipv4_prefix=GRACE_IPV4_PREFIX, ipv6_prefix=GRACE_IPV6_PREFIX)
+    return where or "", device_label(client.user_agent)
+
+
+def served(session: Session, client: Client | None) -> bool:
+    """Whether `client` looks like the one the session's last rotation answered."""
+    return grace_client(client) == (session.refreshed_network, session.refreshed_device)
 
 
 def mint(session: Session, issued_at, *, parent_jti: str | None = None):
@@ -91,9 +112,10 @@ def issue(session: Session, now, *, parent_jti: str | None = None):
     return pair, record
 
 
-def rotate(session: Session, now) -> TokenPair | None:
+def rotate(session: Session, now, client: Client | None = None) -> TokenPair | None:
     """Swap the session's current token for its successor, if nobody swapped it first."""
     pair, token = issue(session, now, parent_jti=session.current_jti)
+    refreshed_network, refreshed_device = grace_client(client)
     SessionToken.objects.create(token=token, session=session)
     # Compare-and-swap: holds even where select_for_update is a no-op (SQLite).
     swapped = Session.objects.filter(
@@ -103,6 +125,9 @@ def rotate(session: Session, now) -> TokenPair | None:
         current_jti=token.jti,
         previous_jti=session.current_jti,
         last_refreshed_at=now,
+        idle_expires_at=pair.refresh_expires_at,
+        refreshed_network=refreshed_network,
+        refreshed_device=refreshed_device,
     )
     if swapped != 1:
         transaction.set_rollback(True)

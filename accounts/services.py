@@ -73,6 +73,7 @@ def session_create(*, user, client: Client) -> tuple[Session, TokenPair]:
     with transaction.atomic():
         pair, token = issue(session, now)
         session.current_token, session.current_jti = token, token.jti
+        session.idle_expires_at = pair.refresh_expires_at
         session.save(force_insert=True)
         SessionToken.objects.create(token=token, session=session)
     return session, pair
@@ -120,9 +121,9 @@ def _refresh_locked(token, client: Client | None):
         # Read the clock holding the lock, so rotation times follow the order of the
         # rotations, and a refresh that waited is judged by when it got its turn.
         now = timezone.now()
-        verdict = refresh_verdict(session, token, now)
+        verdict = refresh_verdict(session, token, now, client)
         if verdict == ROTATE:
-            pair = rotate(session, now)
+            pair = rotate(session, now, client)
             verdict = "rotated" if pair else "lost_race"
         elif verdict == REPLAY:
             # The client lost the answer to its last refresh, or raced itself: the same

@@ -108,6 +108,10 @@ try:
 except ValueError as exc:
     env.problem(f"DATABASE_URL is not a database URL ({exc})")
     DATABASES = {"default": dj_database_url.parse(f"sqlite:///{BASE_DIR / 'db.sqlite3'}")}
+# The test database's name (Django's TEST.NAME): two suites on one server must not share
+# one. Django's default is the database's name with `test_` in front.
+if env.text("DATABASE_TEST_NAME"):
+    DATABASES["default"]["TEST"] = {"NAME": env.text("DATABASE_TEST_NAME")}
 if DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql":
     # An unreachable server fails the request in seconds (503) instead of hanging a worker.
     DATABASES["default"].setdefault("OPTIONS", {})
