@@ -245,6 +245,7 @@ class Seeder:
             "created_at": created_at,
             "last_refreshed_at": current[2] if len(chain) > 1 else None,
             "expires_at": expires_at,
+            "idle_expires_at": min(current[2] + self.idle, expires_at),
             "ip_address": f"10.{self.random.randrange(256)}.{self.random.randrange(256)}.1",
             "user_agent": self.random.choice(USER_AGENTS),
             "current_token_id": current[0],
