@@ -7,6 +7,8 @@ cookie by itself, every route here first checks that the request comes from a pa
 of a trusted origin (CookieCSRFCheck). The JSON routes of accounts.views are unchanged.
 """
 
+from dataclasses import dataclass
+
 from django.conf import settings
 from django.utils import timezone
 from django.utils.cache import add_never_cache_headers
@@ -16,7 +18,7 @@ from rest_framework.response import Response
 
 from accounts import services
 from accounts.clients import client_of
-from accounts.exceptions import CrossSiteRequest, InvalidRefreshToken
+from accounts.exceptions import CrossSiteRequest, DuplicateRefreshCookie, InvalidRefreshToken
 from accounts.serializers import (
     AccessTokenSerializer,
     BrowserLoginResultSerializer,
@@ -28,8 +30,12 @@ from accounts.views import INVALID_BODY, PublicAPIView, validated
 from project.schema import error
 
 REFRESH_COOKIE = "refresh_token"
-# The cookie goes only to the routes below, never to the API's other routes or pages.
-REFRESH_COOKIE_PATH = "/auth/browser/"
+# Over TLS the cookie is a host-only `__Host-` cookie (RFC 6265bis §4.1.3.2): a browser
+# refuses one set by a sibling subdomain, or set without Secure, or with a Path other
+# than `/`. Without TLS (development) no prefix is allowed, and the cookie goes only to
+# the routes below.
+HOST_PREFIX = "__Host-"
+DEVELOPMENT_COOKIE_PATH = "/auth/browser/"
 # A header no cross-site form or link can send, and fetch() only after a CORS
 # preflight, which this API never grants.
 CSRF_HEADER, CSRF_HEADER_VALUE = "X-Requested-With", "fetch"
@@ -70,6 +76,38 @@ def is_trusted_origin(origin: str, request) -> bool:
     return False
 
 
+@dataclass(frozen=True)
+class RefreshCookie:
+    """The refresh cookie's name and path, as REFRESH_COOKIE_SECURE decides them."""
+
+    name: str
+    path: str
+
+
+def refresh_cookie() -> RefreshCookie:
+    """`__Host-refresh_token` on `/` when Secure; `refresh_token` on the cookie routes if not."""
+    if settings.REFRESH_COOKIE_SECURE:
+        return RefreshCookie(HOST_PREFIX + REFRESH_COOKIE, "/")
+    return RefreshCookie(REFRESH_COOKIE, DEVELOPMENT_COOKIE_PATH)
+
+
+def read_refresh_cookie(request) -> str:
+    """The refresh token in the request's cookie; "" if none.
+
+    Two cookies of that name are refused, not resolved: a browser sends both when
+    another site on the same domain planted one (with another Path or Domain), and
+    whichever a parser keeps could be the planted session.
+    """
+    name = refresh_cookie().name
+    # Split as Django's parse_cookie does, counting instead of keeping the last.
+    names = [
+        chunk.split("=", 1)[0].strip() for chunk in request.META.get("HTTP_COOKIE", "").split(";")
+    ]
+    if names.count(name) > 1:
+        raise DuplicateRefreshCookie()
+    return request.COOKIES.get(name, "")
+
+
 def set_refresh_cookie(response: Response, pair: TokenPair) -> None:
     """Put the pair's refresh token in the cookie, for as long as the token lives."""
     remaining = (pair.refresh_expires_at - timezone.now()).total_seconds()
@@ -83,11 +121,12 @@ def clear_refresh_cookie(response: Response) -> None:
 
 def _write_cookie(response: Response, value: str, *, max_age: int) -> None:
     """Set the refresh cookie with its one set of flags: setting and clearing must agree."""
+    cookie = refresh_cookie()
     response.set_cookie(
-        REFRESH_COOKIE,
+        cookie.name,
         value,
         max_age=max_age,
-        path=REFRESH_COOKIE_PATH,
+        path=cookie.path,
         secure=settings.REFRESH_COOKIE_SECURE,
         httponly=True,
         samesite="Strict",
@@ -120,20 +159,23 @@ SETS_COOKIE = OpenApiParameter(
     str,
     OpenApiParameter.HEADER,
     response=[200],
-    description=f"`{REFRESH_COOKIE}=<refresh token>; HttpOnly; SameSite=Strict; "
-    f"Path={REFRESH_COOKIE_PATH}; Max-Age=<its remaining lifetime>`, and `Secure` "
-    "unless REFRESH_COOKIE_SECURE is off.",
+    description=f"`{HOST_PREFIX}{REFRESH_COOKIE}=<refresh token>; Secure; HttpOnly; "
+    "SameSite=Strict; Path=/; Max-Age=<its remaining lifetime>`. With REFRESH_COOKIE_SECURE "
+    f"off (development over plain HTTP): `{REFRESH_COOKIE}`, not Secure, on "
+    f"`Path={DEVELOPMENT_COOKIE_PATH}`.",
 )
 
 
 def cookie_parameter(*, required: bool) -> OpenApiParameter:
     """The refresh cookie, as the browser sends it back."""
     return OpenApiParameter(
-        REFRESH_COOKIE,
+        HOST_PREFIX + REFRESH_COOKIE,
         str,
         OpenApiParameter.COOKIE,
         required=required,
-        description="The refresh token that login or refresh set (scripts cannot read it).",
+        description="The refresh token that login or refresh set (scripts cannot read it); "
+        f"`{REFRESH_COOKIE}` in development. Sent twice (one planted by another site of the "
+        "domain): 401 `duplicate_refresh_cookie`, and nothing is read.",
     )
 
 
@@ -182,7 +224,8 @@ class BrowserRefreshView(CookieView):
             200: AccessTokenSerializer,
             401: error(
                 "No cookie, or a bad, expired, replayed or revoked refresh token in it: "
-                "`invalid_refresh_token`. A replay revokes the whole session."
+                "`invalid_refresh_token`. A replay revokes the whole session. Two refresh "
+                "cookies: `duplicate_refresh_cookie`."
             ),
             403: CSRF_REFUSED,
         },
@@ -191,9 +234,9 @@ class BrowserRefreshView(CookieView):
     def post(self, request):
         try:
             pair = services.session_refresh(
-                refresh_token=request.COOKIES.get(REFRESH_COOKIE, ""), client=client_of(request)
+                refresh_token=read_refresh_cookie(request), client=client_of(request)
             )
-        except InvalidRefreshToken as refused:
+        except (InvalidRefreshToken, DuplicateRefreshCookie) as refused:
             # A refused refresh token is dead for good (bad, expired, replayed, or of an
             # ended session): drop it, rather than have the page send it on every load.
             response = self.handle_exception(refused)
@@ -221,16 +264,28 @@ class BrowserLogoutView(CookieView):
                 str,
                 OpenApiParameter.HEADER,
                 response=[200],
-                description=f"`{REFRESH_COOKIE}=; Max-Age=0`, with the cookie's path and flags.",
+                description="The refresh cookie with `Max-Age=0`, with its name, path and flags.",
             ),
         ],
-        responses={200: MessageSerializer, 403: CSRF_REFUSED},
+        responses={
+            200: MessageSerializer,
+            401: error(
+                "Two refresh cookies were sent: `duplicate_refresh_cookie`. No session was "
+                "ended (which one is yours cannot be told); the cookie is cleared."
+            ),
+            403: CSRF_REFUSED,
+        },
         tags=["browser"],
     )
     def post(self, request):
-        services.session_end(
-            refresh_token=request.COOKIES.get(REFRESH_COOKIE, ""), client=client_of(request)
-        )
+        try:
+            refresh_token = read_refresh_cookie(request)
+        except DuplicateRefreshCookie as refused:
+            # Which session to end cannot be told: end none, and say so.
+            response = self.handle_exception(refused)
+            clear_refresh_cookie(response)
+            return response
+        services.session_end(refresh_token=refresh_token, client=client_of(request))
         response = Response({"message": "Logout successful"})
         clear_refresh_cookie(response)
         return response

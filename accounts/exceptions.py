@@ -28,6 +28,13 @@ class InvalidRefreshToken(RejectedToken):
     default_code = "invalid_refresh_token"
 
 
+class DuplicateRefreshCookie(RejectedToken):
+    """A cookie-mode request carrying two refresh cookies: refused, never resolved."""
+
+    default_detail = "Two refresh cookies were sent; sign in again"
+    default_code = "duplicate_refresh_cookie"
+
+
 class RefreshTokenMismatch(exceptions.PermissionDenied):
     """Logout with an access token of one session and a refresh token of another."""
 

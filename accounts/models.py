@@ -266,3 +266,7 @@ class SecurityEvent(models.Model):
         if not self._state.adding:
             raise ValueError("Security events are never changed.")
         super().save(*args, **kwargs)
+
+    def by_operator(self) -> bool:
+        """A staff user acted on someone else's account (an admin revoke, a password reset)."""
+        return self.actor_id is not None and self.actor_id != self.user_id

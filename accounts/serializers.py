@@ -14,6 +14,9 @@ def _required(text: str) -> dict:
     return dict.fromkeys(("required", "null", "blank", "invalid"), text)
 
 
+# How a user's own record names a staff user who acted on the account.
+ADMINISTRATOR = "an administrator"
+
 # A bound on what we hash or decode: a multi-megabyte "password" is refused, not hashed.
 MAX_PASSWORD_LENGTH = 1024
 MAX_TOKEN_LENGTH = 4096
@@ -142,7 +145,11 @@ class SessionSerializer(serializers.ModelSerializer):
 
 
 class SecurityEventSerializer(serializers.ModelSerializer):
-    """One event of the caller's own security record, as GET /auth/events lists it."""
+    """One event of the caller's own security record, as GET /auth/events lists it.
+
+    An administrator's action on the account names the administrator as such: the
+    operator's address, device and name are the admin's record, not the user's.
+    """
 
     door = serializers.SerializerMethodField(
         help_text="Where a password was checked (`login_failed`, `locked_out`): api_login, "
@@ -150,6 +157,16 @@ class SecurityEventSerializer(serializers.ModelSerializer):
     )
     by_administrator = serializers.SerializerMethodField(
         help_text="True when a staff user did it (e.g. revoked the session)."
+    )
+    actor = serializers.SerializerMethodField(
+        help_text='"an administrator" when a staff user did it, else null.'
+    )
+    ip_address = serializers.SerializerMethodField(
+        help_text="The client's address; null for an administrator's action."
+    )
+    device = serializers.SerializerMethodField(
+        help_text="The client's device (\"Firefox on Ubuntu\"); empty for an administrator's "
+        "action."
     )
 
     class Meta:
@@ -164,10 +181,20 @@ class SecurityEventSerializer(serializers.ModelSerializer):
             "device",
             "door",
             "by_administrator",
+            "actor",
         )
 
     def get_door(self, event: SecurityEvent) -> str | None:
         return event.details.get("door")
 
     def get_by_administrator(self, event: SecurityEvent) -> bool:
-        return event.actor_id is not None
+        return event.by_operator()
+
+    def get_actor(self, event: SecurityEvent) -> str | None:
+        return ADMINISTRATOR if event.by_operator() else None
+
+    def get_ip_address(self, event: SecurityEvent) -> str | None:
+        return None if event.by_operator() else event.ip_address
+
+    def get_device(self, event: SecurityEvent) -> str:
+        return "" if event.by_operator() else event.device

@@ -67,16 +67,24 @@ def _normalise(exc: Exception) -> exceptions.APIException:
         return PayloadTooLarge()
     if isinstance(exc, SuspiciousOperation):
         return BadRequest()
-    if isinstance(exc, (OperationalError, InterfaceError)):
-        # The database is unreachable: a retryable 503, not a 500.
-        logger.warning("Database unavailable: %s", exc)
-        return ServiceUnavailable()
-    if isinstance(exc, (RedisConnectionError, RedisTimeoutError)):
-        # Redis (throttle counters) is unreachable: the same retryable 503.
-        logger.warning("Cache unavailable: %s", exc)
+    if is_unavailable(exc):
         return ServiceUnavailable()
     logger.error("Unhandled API error", exc_info=exc)
     return ServerError()
+
+
+def is_unavailable(exc: BaseException) -> bool:
+    """The database or Redis (the shared counters) cannot be reached: a retryable 503.
+
+    Logged here, once, as a warning: an outage is news, but no bug to trace.
+    """
+    if isinstance(exc, (OperationalError, InterfaceError)):
+        logger.warning("Database unavailable: %s", exc)
+        return True
+    if isinstance(exc, (RedisConnectionError, RedisTimeoutError)):
+        logger.warning("Cache unavailable: %s", exc)
+        return True
+    return False
 
 
 def api_exception_handler(exc, context):

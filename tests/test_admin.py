@@ -73,15 +73,19 @@ def test_changelist_shows_user_status_ip_device_and_reason(admin_client, user, o
 
 @pytest.mark.parametrize("status", ["active", "revoked", "expired"])
 def test_status_filter_lists_only_that_status(admin_client, user, open_session, status):
-    sessions = {name: open_session(user)[0] for name in ("active", "revoked", "expired")}
+    names = ("active", "revoked", "expired", "idle")
+    sessions = {name: open_session(user)[0] for name in names}
     Session.objects.filter(pk=sessions["revoked"].pk).update(
         revoked_at=timezone.now(), revoked_reason=RevokeReason.LOGOUT
     )
     Session.objects.filter(pk=sessions["expired"].pk).update(expires_at=timezone.now())
+    # Its refresh token idled out: it can never be refreshed again.
+    Session.objects.filter(pk=sessions["idle"].pk).update(idle_expires_at=timezone.now())
 
     response = admin_client.get(CHANGELIST, {"status": status})
 
-    assert listed(response) == [sessions[status]]
+    expected = {"expired": {sessions["expired"], sessions["idle"]}}.get(status, {sessions[status]})
+    assert set(listed(response)) == expected
 
 
 def test_reason_filter_lists_only_that_reason(admin_client, user, open_session):

@@ -7,6 +7,7 @@ import pytest
 from django.test import Client
 from rest_framework_simplejwt.token_blacklist.models import BlacklistedToken, OutstandingToken
 
+from accounts.browser import refresh_cookie
 from accounts.models import RevokeReason, SecurityEvent, Session
 from tests.conftest import PASSWORD, bearer, database_snapshot
 
@@ -41,7 +42,7 @@ def claims(token: str) -> dict:
 
 
 def cookie_of(response):
-    return response.cookies["refresh_token"]
+    return response.cookies[refresh_cookie().name]
 
 
 # --- login and the cookie --------------------------------------------------------------------
@@ -65,18 +66,68 @@ def test_refresh_cookie_flags(browser, user, settings):
 
     assert cookie["httponly"] is True
     assert cookie["samesite"] == "Strict"
-    assert cookie["path"] == "/auth/browser/"
+    assert cookie["path"] == "/"
     assert cookie["secure"] is True
     assert not cookie["domain"]
     lifetime = settings.SIMPLE_JWT["REFRESH_TOKEN_LIFETIME"].total_seconds()
     assert lifetime - 2 <= int(cookie["max-age"]) <= lifetime
 
 
+def test_secure_refresh_cookie_is_a_host_only_cookie(browser, user):
+    """`__Host-`: a browser refuses it from a sibling subdomain, or with a Domain or Path."""
+    response = sign_in(browser, user)
+    [name] = [name for name in response.cookies if "refresh" in name]
+    assert name == "__Host-refresh_token"
+    cookie = response.cookies[name]
+    assert (cookie["secure"], cookie["path"], cookie["domain"]) == (True, "/", "")
+
+
 def test_refresh_cookie_not_secure_when_the_setting_is_off(browser, user, settings):
     settings.REFRESH_COOKIE_SECURE = False
-    cookie = cookie_of(sign_in(browser, user))
+    response = sign_in(browser, user)
+    cookie = response.cookies["refresh_token"]  # no prefix: __Host- needs Secure
     assert cookie["secure"] == ""
     assert cookie["httponly"] is True
+    assert cookie["path"] == "/auth/browser/"
+    assert post(browser, "/auth/browser/refresh").status_code == 200
+
+
+def with_two_refresh_cookies(browser: Client, mine: str, planted: str) -> None:
+    """The raw header a browser sends when another site of the domain planted a cookie."""
+    name = refresh_cookie().name
+    browser.cookies.clear()
+    browser.defaults["HTTP_COOKIE"] = f"{name}={planted}; {name}={mine}"
+
+
+@pytest.mark.parametrize("order", ["planted_last", "planted_first"])
+def test_two_refresh_cookies_refused_not_resolved(browser, user, make_user, order):
+    mine = cookie_of(sign_in(browser, user)).value
+    planted = cookie_of(sign_in(Client(), make_user("mallory"))).value
+    if order == "planted_first":
+        mine, planted = planted, mine
+    before = database_snapshot()
+    with_two_refresh_cookies(browser, mine, planted)
+
+    response = post(browser, "/auth/browser/refresh")
+
+    assert response.status_code == 401
+    assert response.json()["code"] == "duplicate_refresh_cookie"
+    assert 'error="invalid_token"' in response["WWW-Authenticate"]
+    assert response.cookies[refresh_cookie().name]["max-age"] == 0
+    assert database_snapshot() == before  # neither session rotated
+
+
+def test_logout_with_two_refresh_cookies_ends_neither_session(browser, user, make_user):
+    mine = cookie_of(sign_in(browser, user)).value
+    planted = cookie_of(sign_in(Client(), make_user("mallory"))).value
+    with_two_refresh_cookies(browser, mine, planted)
+
+    response = post(browser, "/auth/browser/logout")
+
+    assert response.status_code == 401
+    assert response.json()["code"] == "duplicate_refresh_cookie"
+    assert response.cookies[refresh_cookie().name]["max-age"] == 0
+    assert not Session.objects.revoked().exists()
 
 
 def test_refresh_cookie_lives_as_long_as_its_token_not_past_the_session(browser, user, settings):
@@ -103,7 +154,7 @@ def test_browser_login_same_texts_as_json_login(browser, user):
     missing = post(browser, "/auth/browser/login", {"username": user.username})
     assert missing.status_code == 400
     assert missing.json()["error"] == "Username and password are required"
-    assert "refresh_token" not in wrong.cookies and "refresh_token" not in missing.cookies
+    assert refresh_cookie().name not in wrong.cookies | missing.cookies
 
 
 def test_browser_login_shares_the_login_throttles(browser, api_client, user, settings):
@@ -141,7 +192,7 @@ def test_browser_refresh_rotates_and_sets_a_new_cookie(browser, user):
     assert list(response.json()) == ["access_token"]
     second = cookie_of(response)
     assert second.value != first
-    assert second["httponly"] is True and second["path"] == "/auth/browser/"
+    assert second["httponly"] is True and second["path"] == "/"
     session = Session.objects.get()
     assert session.current_jti == claims(second.value)["jti"]
     assert session.previous_jti == claims(first)["jti"]
@@ -156,7 +207,7 @@ def test_two_refreshes_of_one_cookie_within_the_window_get_the_same_pair(browser
     first = post(browser, "/auth/browser/refresh")
     first_cookie = cookie_of(first).value
     # A second tab of the same browser sent the same cookie before the first answer came.
-    browser.cookies["refresh_token"] = cookie
+    browser.cookies[refresh_cookie().name] = cookie
     second = post(browser, "/auth/browser/refresh")
 
     assert first.status_code == second.status_code == 200
@@ -175,7 +226,7 @@ def test_two_refreshes_of_one_cookie_within_the_window_get_the_same_pair(browser
 )
 def test_browser_refresh_without_a_valid_cookie_401(browser, user, cookie):
     if cookie is not None:
-        browser.cookies["refresh_token"] = cookie
+        browser.cookies[refresh_cookie().name] = cookie
     before = database_snapshot()
 
     response = post(browser, "/auth/browser/refresh")
@@ -188,7 +239,7 @@ def test_browser_refresh_without_a_valid_cookie_401(browser, user, cookie):
 
 def test_browser_refresh_refuses_an_access_token_in_the_cookie(browser, user):
     access = sign_in(browser, user).json()["access_token"]
-    browser.cookies["refresh_token"] = access
+    browser.cookies[refresh_cookie().name] = access
     assert post(browser, "/auth/browser/refresh").status_code == 401
 
 
@@ -198,7 +249,7 @@ def test_browser_refresh_of_a_revoked_session_401_and_drops_the_dead_cookie(brow
     response = post(browser, "/auth/browser/refresh")
     assert response.json()["code"] == "invalid_refresh_token"
     dropped = cookie_of(response)
-    assert (dropped.value, dropped["max-age"], dropped["path"]) == ("", 0, "/auth/browser/")
+    assert (dropped.value, dropped["max-age"], dropped["path"]) == ("", 0, "/")
 
 
 # --- logout ----------------------------------------------------------------------------------
@@ -215,14 +266,14 @@ def test_browser_logout_ends_the_session_and_clears_the_cookie(browser, api_clie
     cleared = cookie_of(response)
     assert cleared.value == ""
     assert cleared["max-age"] == 0
-    assert cleared["path"] == "/auth/browser/"
+    assert cleared["path"] == "/"
     assert cleared["httponly"] is True and cleared["samesite"] == "Strict" and cleared["secure"]
     session = Session.objects.get()
     assert session.revoked_reason == RevokeReason.LOGOUT
     assert BlacklistedToken.objects.filter(token__jti=claims(refresh)["jti"]).exists()
     todos = api_client.get("/todos", **bearer(access))
     assert (todos.status_code, todos.json()["error"]) == (401, LOGGED_OUT)
-    browser.cookies["refresh_token"] = refresh
+    browser.cookies[refresh_cookie().name] = refresh
     assert post(browser, "/auth/browser/refresh").status_code == 401
 
 
@@ -238,7 +289,7 @@ def test_browser_logout_needs_no_access_token_and_ends_only_its_session(browser,
 @pytest.mark.parametrize("cookie", [None, "garbage"], ids=["no-cookie", "bad-cookie"])
 def test_browser_logout_without_a_live_cookie_still_clears_it(browser, user, cookie):
     if cookie is not None:
-        browser.cookies["refresh_token"] = cookie
+        browser.cookies[refresh_cookie().name] = cookie
     before = database_snapshot()
 
     response = post(browser, "/auth/browser/logout")
@@ -253,7 +304,7 @@ def test_browser_logout_twice_is_idempotent(browser, user):
     assert post(browser, "/auth/browser/logout").status_code == 200
     before = database_snapshot()
 
-    browser.cookies["refresh_token"] = refresh  # a cookie of a session already ended
+    browser.cookies[refresh_cookie().name] = refresh  # a cookie of a session already ended
     response = post(browser, "/auth/browser/logout")
 
     assert response.status_code == 200
@@ -290,7 +341,7 @@ def test_cookie_routes_refuse_cross_site_requests_and_change_nothing(browser, us
         "from a page of a trusted origin",
         "code": "csrf_failed",
     }
-    assert "refresh_token" not in response.cookies
+    assert refresh_cookie().name not in response.cookies
     assert database_snapshot() == before
 
 

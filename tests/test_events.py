@@ -135,6 +135,54 @@ def test_an_admin_revocation_names_the_staff_user(admin_client, admin_user, user
     assert (event.reason, event.actor, event.user) == (RevokeReason.ADMIN, admin_user, user)
 
 
+OPERATOR_BROWSER = "Mozilla/5.0 (X11; Ubuntu; Linux x86_64; rv:128.0) Gecko/20100101 Firefox/128.0"
+
+
+def test_a_user_reads_an_admin_revocation_as_an_administrators_without_where_from(
+    admin_client, user, login, api_client
+):
+    revoked = login(user)
+    session = Session.objects.get(user=user)
+    admin_client.post(
+        reverse("admin:accounts_session_changelist"),
+        {"action": "revoke_selected", "_selected_action": [session.pk]},
+        REMOTE_ADDR="198.51.100.77",
+        HTTP_USER_AGENT=OPERATOR_BROWSER,
+    )
+    assert api_client.get("/todos", **bearer(revoked["access_token"])).status_code == 401
+    fresh = login(user)
+
+    events = api_client.get("/auth/events", **bearer(fresh["access_token"])).json()
+
+    [ended] = [event for event in events if event["kind"] == "session_revoked"]
+    assert ended["actor"] == "an administrator" and ended["by_administrator"] is True
+    assert ended["ip_address"] is None and ended["device"] == ""
+    assert "198.51.100.77" not in str(events) and "Firefox" not in str(events)
+    # The user's own sign-ins still say where they came from.
+    assert all(e["ip_address"] == "127.0.0.1" for e in events if e["kind"] == "login")
+    assert all(e["actor"] is None for e in events if e["kind"] == "login")
+    # The admin's record keeps the operator's address and device.
+    row = SecurityEvent.objects.get(kind="session_revoked")
+    assert (row.ip_address, row.device) == ("198.51.100.77", "Firefox on Ubuntu")
+    page = admin_client.get(reverse("admin:accounts_securityevent_changelist")).content.decode()
+    assert "198.51.100.77" in page
+
+
+def test_a_staff_user_ending_their_own_session_in_the_admin_reads_as_their_own(
+    admin_client, admin_user, login, api_client
+):
+    login(admin_user, "password")
+    session = Session.objects.get(user=admin_user)
+    admin_client.post(
+        reverse("admin:accounts_session_changelist"),
+        {"action": "revoke_selected", "_selected_action": [session.pk]},
+    )
+    fresh = login(admin_user, "password")
+    events = api_client.get("/auth/events", **bearer(fresh["access_token"])).json()
+    [ended] = [event for event in events if event["kind"] == "session_revoked"]
+    assert ended["actor"] is None and ended["ip_address"] == "127.0.0.1"
+
+
 def test_reading_writes_nothing(auth_client, recorded):
     for path in ("/todos", "/auth/sessions", "/auth/events"):
         assert recorded(lambda path=path: auth_client.get(path)) == []

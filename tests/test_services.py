@@ -118,6 +118,74 @@ def test_parent_replay_at_the_end_of_the_window_ends_the_session(
     assert refresh(api_client, new["refresh_token"]).status_code == 401
 
 
+CHROME = "Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 Chrome/131.0 Safari/537.36"
+FIREFOX = "Mozilla/5.0 (X11; Ubuntu; Linux x86_64; rv:128.0) Gecko/20100101 Firefox/128.0"
+
+
+def from_(address: str, user_agent: str = CHROME) -> dict:
+    return {"REMOTE_ADDR": address, "HTTP_USER_AGENT": user_agent}
+
+
+def refresh_from(client, token, address, user_agent=CHROME):
+    return client.post(
+        "/auth/refresh", {"refresh_token": token}, format="json", **from_(address, user_agent)
+    )
+
+
+@pytest.mark.parametrize(
+    ("owner", "retry"),
+    [
+        (("198.51.100.7", CHROME), ("198.51.100.7", CHROME)),
+        (("198.51.100.7", CHROME), ("198.51.100.200", CHROME)),  # same /24: a NAT's next address
+        (("2001:db8:1:2::7", CHROME), ("2001:db8:1:2:ffff::9", CHROME)),  # same /64
+        (("198.51.100.7", CHROME), ("::ffff:198.51.100.8", CHROME)),  # the same network, mapped
+    ],
+    ids=["same address", "same IPv4 /24", "same IPv6 /64", "IPv4-mapped"],
+)
+def test_a_retry_from_the_client_the_rotation_served_is_forgiven(api_client, tokens, owner, retry):
+    new = refresh_from(api_client, tokens["refresh_token"], *owner).json()
+    again = refresh_from(api_client, tokens["refresh_token"], *retry)
+    assert again.status_code == 200 and again.json() == new
+    assert Session.objects.get().revoked_at is None
+
+
+@pytest.mark.parametrize(
+    "thief",
+    [
+        ("203.0.113.9", CHROME),  # another network, the same browser
+        ("198.51.101.7", CHROME),  # the neighbouring /24
+        ("198.51.100.7", FIREFOX),  # the same network, another browser
+        ("2001:db8:1:3::7", CHROME),  # another /64
+    ],
+    ids=["other network", "neighbouring /24", "other device", "other /64"],
+)
+def test_a_replay_within_the_window_from_another_client_ends_the_session(api_client, tokens, thief):
+    """The review's attack: the thief's replay 5 s later got the owner's very pair."""
+    owner = ("2001:db8:1:2::7", CHROME) if ":" in thief[0] else ("198.51.100.7", CHROME)
+    new = refresh_from(api_client, tokens["refresh_token"], *owner).json()
+
+    stolen = refresh_from(api_client, tokens["refresh_token"], *thief)
+
+    assert stolen.status_code == 401
+    assert stolen.json()["code"] == "invalid_refresh_token"
+    session = Session.objects.get()
+    assert session.revoked_reason == "reuse_detected"
+    assert SecurityEvent.objects.filter(kind="reuse_detected").count() == 1
+    # The owner's pair dies with it, and so does the owner's retry: nobody holds the session.
+    assert api_client.get("/todos", **bearer(new["access_token"])).status_code == 401
+    assert refresh_from(api_client, tokens["refresh_token"], *owner).status_code == 401
+    assert refresh_from(api_client, new["refresh_token"], *owner).status_code == 401
+
+
+def test_the_rotation_records_the_network_and_device_it_served(api_client, tokens):
+    refresh_from(api_client, tokens["refresh_token"], "198.51.100.7", FIREFOX)
+    session = Session.objects.get()
+    assert (session.refreshed_network, session.refreshed_device) == (
+        "198.51.100.0/24",
+        "Firefox on Ubuntu",
+    )
+
+
 def test_grandparent_replay_ends_the_session_within_the_window(api_client, tokens):
     """A parent whose successor has itself been rotated is no longer forgiven."""
     second = refresh(api_client, tokens["refresh_token"]).json()

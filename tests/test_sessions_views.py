@@ -3,8 +3,10 @@
 import io
 import uuid
 
+import jwt
 import pytest
 from django.core.management import call_command
+from django.utils import timezone
 
 from accounts.models import Session
 from tests.conftest import bearer
@@ -18,6 +20,10 @@ def post(client, url, body, access=None):
     return client.post(url, body, format="json", **(bearer(access) if access else {}))
 
 
+def claims(token: str) -> dict:
+    return jwt.decode(token, options={"verify_signature": False})
+
+
 def alive(client, tokens) -> bool:
     return get(client, "/todos", tokens["access_token"]).status_code == 200
 
@@ -29,6 +35,30 @@ def two(user, login):
 
 
 # --- GET /auth/sessions --------------------------------------------------------------------
+
+
+def test_a_session_whose_refresh_token_idled_out_is_expired_not_listed(
+    api_client, user, two, settings, time_machine
+):
+    """Idle longer than the refresh token lives: it can never refresh again."""
+    laptop, phone = two
+    time_machine.move_to(timezone.now() + settings.SIMPLE_JWT["REFRESH_TOKEN_LIFETIME"] / 2)
+    laptop = post(api_client, "/auth/refresh", {"refresh_token": laptop["refresh_token"]}).json()
+    time_machine.move_to(timezone.now() + settings.SIMPLE_JWT["REFRESH_TOKEN_LIFETIME"] * 0.6)
+
+    idle = Session.objects.get(pk=claims(phone["access_token"])["sid"])
+    assert idle.status == "expired" and not idle.is_expired()  # well within its 30 days
+    assert (
+        post(api_client, "/auth/refresh", {"refresh_token": phone["refresh_token"]}).status_code
+        == 401
+    )
+
+    laptop = post(api_client, "/auth/refresh", {"refresh_token": laptop["refresh_token"]}).json()
+    body = get(api_client, "/auth/sessions", laptop["access_token"]).json()
+    assert [s["id"] for s in body] == [claims(laptop["access_token"])["sid"]]
+    assert body[0]["status"] == "active"
+    assert set(Session.objects.expired()) == {idle}
+    assert idle not in Session.objects.active()
 
 
 def test_list_sessions_shows_both_logins_and_marks_current(api_client, user, two):
@@ -52,6 +82,7 @@ def test_list_sessions_hides_other_users_and_ended_sessions(
     post(
         api_client, "/auth/logout", {"refresh_token": phone["refresh_token"]}, phone["access_token"]
     )
+    laptop = post(api_client, "/auth/refresh", {"refresh_token": laptop["refresh_token"]}).json()
     body = get(api_client, "/auth/sessions", laptop["access_token"]).json()
     assert [s["current"] for s in body] == [True]
 

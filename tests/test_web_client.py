@@ -9,6 +9,7 @@ import pytest
 import time_machine
 from django.utils import timezone
 
+from accounts.browser import refresh_cookie
 from accounts.clients import Client
 from accounts.models import RevokeReason, SecurityEvent, Session
 from accounts.services import session_create, sessions_revoke
@@ -114,7 +115,7 @@ def expect_signed_out(page, message: str) -> None:
 
 
 def refreshed_cookie(context) -> dict:
-    [cookie] = [c for c in context.cookies() if c["name"] == "refresh_token"]
+    [cookie] = [c for c in context.cookies() if c["name"] == refresh_cookie().name]
     return cookie
 
 
@@ -163,7 +164,7 @@ def test_page_flow_from_sign_up_to_sign_out(context, live_server, django_user_mo
 
     page.click("#sign-out")
     expect_signed_out(page, "Signed out.")
-    assert not [c for c in context.cookies() if c["name"] == "refresh_token"]
+    assert not [c for c in context.cookies() if c["name"] == refresh_cookie().name]
     assert Session.objects.active().filter(user=carol).count() == 0
     page.reload()
     page.wait_for_selector("#signed-out", state="visible")
@@ -187,7 +188,7 @@ def test_refresh_token_out_of_reach_of_page_scripts(context, live_server, alice)
     cookie = refreshed_cookie(context)
 
     assert cookie["httpOnly"] and cookie["secure"] and cookie["sameSite"] == "Strict"
-    assert cookie["path"] == "/auth/browser/"
+    assert cookie["path"] == "/" and cookie["name"].startswith("__Host-")
     stored = page.evaluate(
         """() => [document.cookie,
                   JSON.stringify(Object.entries(localStorage)),
@@ -264,7 +265,7 @@ def test_sign_out_everywhere_ends_every_session(context, live_server, alice):
 
     expect_signed_out(tab, "Signed out everywhere (2 sessions ended).")
     assert not Session.objects.active().exists()
-    assert not [c for c in context.cookies() if c["name"] == "refresh_token"]
+    assert not [c for c in context.cookies() if c["name"] == refresh_cookie().name]
 
 
 def test_admin_revoke_sends_the_page_to_the_sign_in_form(
