@@ -1,4 +1,4 @@
-"""System checks: the hooks that end sessions must be in place, or `manage.py check` fails."""
+"""System checks: the session hooks are in place and the signing key fits its algorithm."""
 
 from django.conf import settings
 from django.core.checks import Error, register
@@ -19,4 +19,19 @@ def password_change_hook(app_configs, **kwargs) -> list[Error]:
             "the API (admin, changepassword, set_password + save).",
             id="accounts.E001",
         )
+    ]
+
+
+@register()
+def signing_key(app_configs, **kwargs) -> list[Error]:
+    """A weak or mismatched key pair: refused before it signs a token (or fails a login)."""
+    from accounts.keys import key_problems
+
+    jwt = settings.SIMPLE_JWT
+    problems = key_problems(
+        jwt.get("ALGORITHM", "HS256"), jwt.get("SIGNING_KEY") or "", jwt.get("VERIFYING_KEY") or ""
+    )
+    return [
+        Error(problem, hint="See docs/deployment.md, 'Signing keys'.", id="accounts.E002")
+        for problem in problems
     ]

@@ -5,6 +5,7 @@ from pathlib import Path
 
 import dj_database_url
 
+from accounts.keys import key_problems
 from project.env import Env
 
 BASE_DIR = Path(__file__).resolve().parent.parent
@@ -35,10 +36,10 @@ if JWT_ALGORITHM.startswith("HS"):
         env.problem("JWT_SIGNING_KEY must differ from SECRET_KEY")
 else:
     JWT_SIGNING_KEY = env.text("JWT_SIGNING_KEY")
-    if "PRIVATE KEY" not in JWT_SIGNING_KEY:
-        env.problem(f"JWT_SIGNING_KEY must be a PEM private key for {JWT_ALGORITHM}")
-    if "PUBLIC KEY" not in JWT_VERIFYING_KEY:
-        env.problem(f"JWT_VERIFYING_KEY must be a PEM public key for {JWT_ALGORITHM}")
+    # A weak key, a curve the algorithm does not sign on, or a verifying key that is not
+    # the signing key's public half: refused now, not at the first login.
+    for problem in key_problems(JWT_ALGORITHM, JWT_SIGNING_KEY, JWT_VERIFYING_KEY):
+        env.problem(problem)
 
 ALLOWED_HOSTS = env.items("ALLOWED_HOSTS", "localhost,127.0.0.1,[::1]" if DEBUG else "")
 if not DEBUG and not ALLOWED_HOSTS:
