@@ -1,6 +1,6 @@
 """The accounts app: sign-up, sign-in sessions and their tokens."""
 
-from django.apps import AppConfig
+from django.apps import AppConfig, apps
 
 
 class AccountsConfig(AppConfig):
@@ -12,3 +12,7 @@ class AccountsConfig(AppConfig):
     def ready(self) -> None:
         # Registers the system checks and the hooks that end sessions when a user changes.
         from accounts import checks, hooks  # noqa: F401
+
+        if apps.is_installed("drf_spectacular"):
+            # The authentication classes' OpenAPI schemes, for projects that document with it.
+            from accounts import schema  # noqa: F401

@@ -23,15 +23,34 @@ def password_change_hook(app_configs, **kwargs) -> list[Error]:
 
 
 @register()
-def signing_key(app_configs, **kwargs) -> list[Error]:
-    """A weak or mismatched key pair: refused before it signs a token (or fails a login)."""
-    from accounts.keys import key_problems
+def signing_configuration(app_configs, **kwargs) -> list[Error]:
+    """In production, tokens need an issuer, and a public-key algorithm an encryption key.
 
-    jwt = settings.SIMPLE_JWT
-    problems = key_problems(
-        jwt.get("ALGORITHM", "HS256"), jwt.get("SIGNING_KEY") or "", jwt.get("VERIFYING_KEY") or ""
-    )
-    return [
-        Error(problem, hint="See docs/deployment.md, 'Signing keys'.", id="accounts.E002")
-        for problem in problems
-    ]
+    Without KEY_ENCRYPTION_KEY the private signing keys would be encrypted with
+    SECRET_KEY, which Django uses everywhere else too; without ISSUER no token or
+    published URL could say who made it. Development (DEBUG on) has defaults for both.
+    """
+    from accounts.conf import app_settings
+
+    if settings.DEBUG:
+        return []
+    errors = []
+    if not app_settings.ISSUER:
+        errors.append(
+            Error(
+                "ACCOUNTS['ISSUER'] is not set.",
+                hint="Set it to this API's public origin, e.g. https://api.example.com.",
+                id="accounts.E002",
+            )
+        )
+    algorithm = app_settings.SIGNING_ALGORITHM
+    if not algorithm.startswith("HS") and not app_settings.KEY_ENCRYPTION_KEY:
+        errors.append(
+            Error(
+                "ACCOUNTS['KEY_ENCRYPTION_KEY'] is not set.",
+                hint=f"{algorithm} keys are stored encrypted with it; set a random value of "
+                "50+ characters, different from SECRET_KEY.",
+                id="accounts.E003",
+            )
+        )
+    return errors

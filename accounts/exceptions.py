@@ -98,6 +98,14 @@ class SessionNotFound(exceptions.NotFound):
     default_code = "session_not_found"
 
 
+class NoSigningKey(exceptions.APIException):
+    """Keys exist, but none is active (an operator retired or never activated one)."""
+
+    status_code = status.HTTP_503_SERVICE_UNAVAILABLE
+    default_detail = "Signing is unavailable: no signing key is active"
+    default_code = "no_signing_key"
+
+
 # Texts of request-shape errors, used by the serializers' error_messages.
 CREDENTIALS_REQUIRED = "Username and password are required"
 REFRESH_TOKEN_REQUIRED = "Refresh token is required in request body"

@@ -1,10 +1,15 @@
 """Sign-in sessions: one login and the family of refresh tokens rotated from it."""
 
 import functools
+import hashlib
+import hmac
+import secrets
 import uuid
+from datetime import timedelta
 
 from django.conf import settings
-from django.db import connections, models, router
+from django.core.exceptions import ImproperlyConfigured
+from django.db import connections, models, router, transaction
 from django.utils import timezone
 from rest_framework_simplejwt.token_blacklist.models import OutstandingToken
 
@@ -19,6 +24,7 @@ class RevokeReason(models.TextChoices):
     PASSWORD_CHANGE = "password_change", "Password change"
     REUSE_DETECTED = "reuse_detected", "Refresh token reuse detected"
     ADMIN = "admin", "Revoked by an administrator"
+    REVOKED_BY_CLIENT = "revoked_by_client", "Revoked through /auth/revoke (RFC 7009)"
     USER = "user", "Revoked by the user"
     USER_DEACTIVATED = "user_deactivated", "User deactivated"
     SESSION_LIMIT = "session_limit", "Over the per-user session limit"
@@ -145,6 +151,8 @@ class Session(models.Model):
     # only that client may present the rotated-out token again within the grace window.
     refreshed_network = models.CharField(max_length=49, blank=True)
     refreshed_device = models.CharField(max_length=DEVICE_MAX_LENGTH, blank=True)
+    # The key that signed the last rotation's pair: a forgiven replay is signed by it again.
+    refreshed_kid = models.CharField(max_length=64, blank=True)
     revoked_at = models.DateTimeField(null=True, blank=True, db_index=True)
     revoked_reason = models.CharField(max_length=32, choices=RevokeReason.choices, blank=True)
 
@@ -270,3 +278,224 @@ class SecurityEvent(models.Model):
     def by_operator(self) -> bool:
         """A staff user acted on someone else's account (an admin revoke, a password reset)."""
         return self.actor_id is not None and self.actor_id != self.user_id
+
+
+class KeyState(models.TextChoices):
+    """Where a signing key is in its rotation: staged, active, previous, retired."""
+
+    # Published in the JWKS, not yet signing: resource servers learn it before they need it.
+    STAGED = "staged", "Staged (published, not signing)"
+    ACTIVE = "active", "Active (signing)"
+    # Replaced by another; still published, so what it signed keeps verifying.
+    PREVIOUS = "previous", "Previous (verifying only)"
+    # Leaves the JWKS once the last token it signed has expired (`needed_until`).
+    RETIRED = "retired", "Retired"
+
+
+class KeyRotationError(Exception):
+    """A rotation step refused, with the reason an operator reads."""
+
+
+class SigningKeyQuerySet(models.QuerySet):
+    """Keys by what they are still good for, and the one way a key is made."""
+
+    def verifying(self, now=None):
+        """Keys whose signatures still count, and so the JWKS publishes: all but dead ones."""
+        now = now or timezone.now()
+        return self.exclude(state=KeyState.RETIRED, needed_until__lte=now)
+
+    def add(self, *, algorithm: str, private_key=None, active: bool = False) -> "SigningKey":
+        """Store a new key pair (generated, or `private_key`), staged; or active, for the first.
+
+        The private key is encrypted with KEY_ENCRYPTION_KEY before it reaches the database.
+        """
+        from accounts.keys import (
+            encrypt,
+            fit_problems,
+            generate,
+            private_pem,
+            public_pem,
+            thumbprint,
+        )
+
+        private_key = private_key or generate(algorithm)
+        problems = fit_problems(algorithm, private_key)
+        private, public = private_pem(private_key), public_pem(private_key)
+        if problems:
+            raise KeyRotationError("; ".join(problems))
+        kid = thumbprint(public)
+        if self.filter(kid=kid).exists():
+            raise KeyRotationError(f"Key {kid} is already in the key ring")
+        now = timezone.now()
+        return self.create(
+            kid=kid,
+            algorithm=algorithm,
+            state=KeyState.ACTIVE if active else KeyState.STAGED,
+            public_key=public,
+            encrypted_private_key=encrypt(private, key_encryption_keys()),
+            created_at=now,
+            activated_at=now if active else None,
+        )
+
+
+class SigningKey(models.Model):
+    """A key pair tokens and events are signed with; the private half only ever encrypted.
+
+    Rows change only through accounts.keyring's verbs (the `signing_keys` command): add,
+    activate, retire. Every app server reads them, so one command rotates them all.
+    """
+
+    kid = models.CharField("key id", max_length=64, unique=True)
+    algorithm = models.CharField(max_length=16)
+    state = models.CharField(max_length=16, choices=KeyState.choices, default=KeyState.STAGED)
+    public_key = models.TextField(help_text="PEM; published in the JWKS.")
+    # Fernet ciphertext of the PEM private key, under KEY_ENCRYPTION_KEY: never the key.
+    encrypted_private_key = models.TextField()
+    created_at = models.DateTimeField(default=timezone.now, help_text="Published since.")
+    activated_at = models.DateTimeField(null=True, blank=True)
+    deactivated_at = models.DateTimeField(null=True, blank=True)
+    retired_at = models.DateTimeField(null=True, blank=True)
+    needed_until = models.DateTimeField(
+        null=True, blank=True, help_text="When the last token a retired key signed expires."
+    )
+
+    objects = SigningKeyQuerySet.as_manager()
+
+    class Meta:
+        ordering = ("-created_at",)
+        constraints = [
+            # Two keys signing at once would be a rotation half done: the database refuses.
+            models.UniqueConstraint(
+                fields=["state"], condition=models.Q(state="active"), name="one_active_signing_key"
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.kid} ({self.algorithm}, {self.state})"
+
+    def activate(self, *, wait: timedelta, now=None) -> "SigningKey | None":
+        """Sign with this key from now on; the active one becomes previous. Returns that one.
+
+        Refused for a key published for less than `wait` (how long clients may cache the
+        JWKS): a resource server must know a key before it meets a token signed with it.
+        """
+        now = now or timezone.now()
+        with transaction.atomic():
+            key = type(self).objects.select_for_update().get(pk=self.pk)
+            if key.state == KeyState.ACTIVE:
+                raise KeyRotationError(f"Key {key.kid} is already active")
+            if key.state == KeyState.RETIRED:
+                raise KeyRotationError(f"Key {key.kid} is retired; add a new key instead")
+            published = now - key.created_at
+            if published < wait:
+                raise KeyRotationError(
+                    f"Key {key.kid} has been published for {int(published.total_seconds())} s; "
+                    f"clients may cache the JWKS for {int(wait.total_seconds())} s, so one that "
+                    f"fetched it just before may not know this key yet. Wait "
+                    f"{int((wait - published).total_seconds()) + 1} s more, or pass --now."
+                )
+            previous = type(self).objects.select_for_update().filter(state=KeyState.ACTIVE).first()
+            if previous is not None:
+                previous.state, previous.deactivated_at = KeyState.PREVIOUS, now
+                previous.save(update_fields=["state", "deactivated_at"])
+            key.state, key.activated_at, key.deactivated_at = KeyState.ACTIVE, now, None
+            key.save(update_fields=["state", "activated_at", "deactivated_at"])
+        return previous
+
+    def retire(self, *, longest_token: timedelta, now=None) -> None:
+        """Stop publishing this key once the last token it may have signed has expired."""
+        now = now or timezone.now()
+        with transaction.atomic():
+            key = type(self).objects.select_for_update().get(pk=self.pk)
+            if key.state == KeyState.ACTIVE:
+                raise KeyRotationError(
+                    f"Key {key.kid} is signing; activate another key before retiring it"
+                )
+            if key.state == KeyState.RETIRED:
+                raise KeyRotationError(f"Key {key.kid} is already retired")
+            # A key that never signed is needed no longer; one that did, until its tokens die.
+            signed_until = key.deactivated_at if key.activated_at else None
+            key.state, key.retired_at = KeyState.RETIRED, now
+            key.needed_until = (signed_until + longest_token) if signed_until else now
+            key.save(update_fields=["state", "retired_at", "needed_until"])
+        self.refresh_from_db()
+
+
+def key_encryption_keys() -> list[str]:
+    """KEY_ENCRYPTION_KEY then its fallbacks: the first encrypts, any of them decrypts."""
+    from accounts.conf import app_settings
+
+    current = app_settings.KEY_ENCRYPTION_KEY
+    if not current:
+        if not settings.DEBUG:
+            raise ImproperlyConfigured(
+                "ACCOUNTS['KEY_ENCRYPTION_KEY'] is not set: the private signing keys cannot "
+                "be stored or read (manage.py check says more)."
+            )
+        current = settings.SECRET_KEY  # development only
+    return [current, *app_settings.KEY_ENCRYPTION_KEY_FALLBACKS]
+
+
+class ResourceServerQuerySet(models.QuerySet):
+    """Registered services, and the one way one is made."""
+
+    def register(self, *, name: str, push_url: str = "") -> tuple["ResourceServer", str]:
+        """A new resource server and its client secret, shown this once and stored hashed."""
+        secret = secrets.token_urlsafe(32)
+        server = self.create(
+            name=name,
+            client_id="rs_" + secrets.token_urlsafe(12),
+            secret_hash=ResourceServer.hash_secret(secret),
+            push_url=push_url,
+        )
+        return server, secret
+
+    def authenticated(self, client_id: str, secret: str) -> "ResourceServer | None":
+        """The enabled server with these credentials, else None (constant-time comparison)."""
+        server = self.filter(client_id=client_id, enabled=True).first()
+        if server is None or not server.check_secret(secret):
+            return None
+        return server
+
+
+class ResourceServer(models.Model):
+    """Another service that checks our tokens: it may introspect and receives session events.
+
+    Its secret is 256 random bits, so a fast hash (SHA-256) protects it at rest as well
+    as a slow password hash would, and introspection stays cheap per call.
+    """
+
+    name = models.CharField(max_length=100, unique=True)
+    client_id = models.CharField(max_length=64, unique=True, editable=False)
+    secret_hash = models.CharField(max_length=64, editable=False)
+    enabled = models.BooleanField(
+        default=True, help_text="A disabled server can neither introspect nor revoke."
+    )
+    push_url = models.URLField(
+        max_length=500, blank=True, help_text="Where session events are pushed (RFC 8935)."
+    )
+    created_at = models.DateTimeField(default=timezone.now, editable=False)
+
+    objects = ResourceServerQuerySet.as_manager()
+
+    class Meta:
+        ordering = ("name",)
+
+    def __str__(self) -> str:
+        return self.name
+
+    @staticmethod
+    def hash_secret(secret: str) -> str:
+        """SHA-256 of the secret: what the database keeps."""
+        return hashlib.sha256(secret.encode()).hexdigest()
+
+    def check_secret(self, secret: str) -> bool:
+        """Whether `secret` is this server's, compared in constant time."""
+        return hmac.compare_digest(self.hash_secret(secret), self.secret_hash)
+
+    def new_secret(self) -> str:
+        """Replace the secret; the old one stops working at once. Returns the new one."""
+        secret = secrets.token_urlsafe(32)
+        self.secret_hash = self.hash_secret(secret)
+        self.save(update_fields=["secret_hash"])
+        return secret

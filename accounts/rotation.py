@@ -84,8 +84,11 @@ def served(session: Session, client: Client | None) -> bool:
     return grace_client(client) == (session.refreshed_network, session.refreshed_device)
 
 
-def mint(session: Session, issued_at, *, parent_jti: str | None = None):
-    """The pair a session issues at `issued_at`; a rotation's derives from `parent_jti`."""
+def mint(session: Session, issued_at, *, parent_jti: str | None = None, kid: str | None = None):
+    """The pair a session issues at `issued_at`; a rotation's derives from `parent_jti`.
+
+    `kid` names the key to sign with (the one that signed it before); else the active one.
+    """
     # Idle timeout, renewed by each rotation, but never past the session's absolute expiry.
     refresh_expires_at = min(
         issued_at + simplejwt.api_settings.REFRESH_TOKEN_LIFETIME, session.expires_at
@@ -96,6 +99,7 @@ def mint(session: Session, issued_at, *, parent_jti: str | None = None):
         issued_at=issued_at,
         refresh_expires_at=refresh_expires_at,
         parent_jti=parent_jti,
+        kid=kid,
     )
 
 
@@ -128,6 +132,7 @@ def rotate(session: Session, now, client: Client | None = None) -> TokenPair | N
         idle_expires_at=pair.refresh_expires_at,
         refreshed_network=refreshed_network,
         refreshed_device=refreshed_device,
+        refreshed_kid=pair.kid,
     )
     if swapped != 1:
         transaction.set_rollback(True)

@@ -129,7 +129,12 @@ def _refresh_locked(token, client: Client | None):
             # The client lost the answer to its last refresh, or raced itself: the same
             # pair again, minted from what the session row holds. No token or session row
             # is written; the event is the only write.
-            pair, _ = mint(session, session.last_refreshed_at, parent_jti=session.previous_jti)
+            pair, _ = mint(
+                session,
+                session.last_refreshed_at,
+                parent_jti=session.previous_jti,
+                kid=session.refreshed_kid or None,
+            )
             security_event("refresh_replayed", user=session.user, sid=session.id, client=client)
         elif verdict == REUSE:
             # RFC 9700 §4.14.2: a rotated-out token came back, so one copy is stolen.
@@ -177,14 +182,15 @@ def session_revoke(*, session: Session, reason: str, client: Client | None = Non
 
 
 def sessions_revoke(
-    *, sessions: QuerySet, reason: str, client: Client | None = None, actor=None
+    *, sessions: QuerySet, reason: str, client: Client | None = None, actor=None, **details
 ) -> int:
     """Revoke every not-yet-revoked session in `sessions`; returns how many.
 
-    `actor` is the staff user who asked, when it is not the sessions' owner.
+    `actor` is the staff user who asked, when it is not the sessions' owner; `details`
+    go into each session's event (e.g. the resource server that asked).
     """
     with transaction.atomic():
-        return _revoke(sessions, reason, client=client, actor=actor)
+        return _revoke(sessions, reason, client=client, actor=actor, **details)
 
 
 def session_revoke_all(
@@ -204,7 +210,9 @@ def _revoke_over_limit(*, user, client: Client) -> int:
     return _revoke(Session.objects.filter(pk__in=over), RevokeReason.SESSION_LIMIT, client=client)
 
 
-def _revoke(sessions: QuerySet, reason: str, *, client: Client | None, actor=None) -> int:
+def _revoke(
+    sessions: QuerySet, reason: str, *, client: Client | None, actor=None, **details
+) -> int:
     """Revoke sessions, blacklist their current refresh tokens, record each; in a transaction."""
     rows = list(
         Session.objects.select_for_update(of=("self",))
@@ -231,6 +239,7 @@ def _revoke(sessions: QuerySet, reason: str, *, client: Client | None, actor=Non
                 client=client,
                 reason=reason,
                 actor=actor,
+                details=details,
             )
             for pk, user_id, username, _ in rows
         ]

@@ -11,6 +11,8 @@ from rest_framework_simplejwt.exceptions import TokenError
 from rest_framework_simplejwt.tokens import AccessToken, RefreshToken
 from rest_framework_simplejwt.utils import datetime_from_epoch
 
+from accounts.signing import token_backend
+
 SESSION_CLAIM = "sid"
 
 
@@ -34,7 +36,23 @@ class TimeClaimsMixin:
             raise TokenError(f"Token '{claim}' claim is not a time") from None
 
 
-class SessionAccessToken(TimeClaimsMixin, AccessToken):
+class KeyRingTokenMixin:
+    """Sign and verify through the app's key ring (accounts.signing), naming the key.
+
+    `signing_kid` pins the key that signs this token: a re-minted pair must be signed
+    by the key that signed it the first time, to be the very same bytes.
+    """
+
+    signing_kid: str | None = None
+
+    def get_token_backend(self):
+        return token_backend
+
+    def __str__(self) -> str:
+        return self.get_token_backend().encode(self.payload, kid=self.signing_kid)
+
+
+class SessionAccessToken(KeyRingTokenMixin, TimeClaimsMixin, AccessToken):
     """An access token; its lifetime is read when issued, not at import."""
 
     @property
@@ -42,7 +60,7 @@ class SessionAccessToken(TimeClaimsMixin, AccessToken):
         return simplejwt.api_settings.ACCESS_TOKEN_LIFETIME
 
 
-class SessionRefreshToken(TimeClaimsMixin, RefreshToken):
+class SessionRefreshToken(KeyRingTokenMixin, TimeClaimsMixin, RefreshToken):
     """A refresh token of one session, rotated and blacklisted by the session service."""
 
     access_token_class = SessionAccessToken
@@ -67,6 +85,8 @@ class TokenPair:
     refresh: str
     # When the refresh token's `exp` falls: how long a browser keeps it in its cookie.
     refresh_expires_at: datetime
+    # The key that signed both (the `kid` in their headers).
+    kid: str = ""
 
 
 def successor_jti(parent_jti: str, kind: str) -> str:
@@ -86,14 +106,17 @@ def mint_pair(
     issued_at: datetime,
     refresh_expires_at: datetime,
     parent_jti: str | None = None,
+    kid: str | None = None,
 ) -> tuple[TokenPair, SessionRefreshToken]:
     """A session's access and refresh token, issued at `issued_at`.
 
     At login (no parent) the jtis are random. At a rotation they derive from the
     parent's jti, and every claim comes from the arguments, so minting again from the
     same arguments gives the same claims, and the same bytes wherever the signature is
-    deterministic (HS*, RS*): that is how a forgiven replay gets the very same pair.
+    deterministic (HS*, RS*, EdDSA) and the key the same (`kid`, the one that signed it
+    first): that is how a forgiven replay gets the very same pair.
     """
+    kid = token_backend.key_for_signing(kid).kid
     jti = simplejwt.api_settings.JTI_CLAIM
     refresh = SessionRefreshToken()
     refresh[simplejwt.api_settings.USER_ID_CLAIM] = str(user_id)
@@ -107,9 +130,11 @@ def mint_pair(
     access.set_exp(from_time=issued_at)
     if parent_jti is not None:
         access[jti] = successor_jti(parent_jti, "access")
+    access.signing_kid = refresh.signing_kid = kid
     pair = TokenPair(
         access=str(access),
         refresh=str(refresh),
         refresh_expires_at=datetime_from_epoch(refresh["exp"]),
+        kid=kid,
     )
     return pair, refresh

@@ -2,7 +2,7 @@
 
 from django.urls import path
 
-from accounts import browser, views
+from accounts import browser, oauth, views
 
 app_name = "accounts"
 
@@ -17,6 +17,9 @@ urlpatterns = [
     path("events", views.SecurityEventListView.as_view(), name="events"),
     # Any segment reaches the view, so a malformed id is "Session not found" too.
     path("sessions/<str:session_id>", views.SessionDetailView.as_view(), name="session"),
+    # For other services: RFC 7662 introspection and RFC 7009 revocation.
+    path("introspect", oauth.IntrospectionView.as_view(), name="introspect"),
+    path("revoke", oauth.RevocationView.as_view(), name="revoke"),
     # Cookie mode for browsers; the refresh cookie's path is this prefix.
     path("browser/login", browser.BrowserLoginView.as_view(), name="browser-login"),
     path("browser/refresh", browser.BrowserRefreshView.as_view(), name="browser-refresh"),

@@ -1,8 +1,6 @@
-"""OpenAPI pieces every app shares: the Error shape, the errors every operation can get, Bearer."""
+"""OpenAPI pieces every app shares: the Error shape and the errors every operation can get."""
 
-from drf_spectacular.extensions import OpenApiAuthenticationExtension
 from drf_spectacular.openapi import AutoSchema
-from drf_spectacular.plumbing import build_bearer_security_scheme_object
 from drf_spectacular.utils import OpenApiResponse
 from rest_framework import serializers
 
@@ -91,16 +89,3 @@ class ApiAutoSchema(AutoSchema):
         """True when the operation needs a Bearer token (no anonymous `{}` requirement)."""
         requirements = self.get_auth()
         return bool(requirements) and {} not in requirements
-
-
-class SessionJWTScheme(OpenApiAuthenticationExtension):
-    """Describe SessionJWTAuthentication as HTTP Bearer with a JWT."""
-
-    target_class = "accounts.authentication.SessionJWTAuthentication"
-    name = "bearerAuth"
-
-    def get_security_definition(self, auto_schema):
-        """An `Authorization: Bearer <access token>` scheme."""
-        return build_bearer_security_scheme_object(
-            header_name="HTTP_AUTHORIZATION", token_prefix="Bearer", bearer_format="JWT"
-        )

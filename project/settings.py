@@ -5,7 +5,6 @@ from pathlib import Path
 
 import dj_database_url
 
-from accounts.keys import key_problems
 from project.env import Env
 
 BASE_DIR = Path(__file__).resolve().parent.parent
@@ -18,28 +17,37 @@ DEBUG = env.boolean("DEBUG", False)
 # Development-only secrets. They are public, so production refuses them.
 DEV_SECRET_KEY = "dev-only-insecure-secret-key-do-not-use-in-production"
 DEV_JWT_SIGNING_KEY = "dev-only-insecure-jwt-signing-key-do-not-use-in-production"
+DEV_JWT_KEY_ENCRYPTION_KEY = "dev-only-insecure-key-encryption-key-do-not-use-in-production"
 
 SECRET_KEY = env.secret("SECRET_KEY", DEV_SECRET_KEY, required=not DEBUG)
 
-# JWTs: HMAC (HS*) signs and verifies with JWT_SIGNING_KEY; RSA/ECDSA sign with the
-# private key in JWT_SIGNING_KEY and verify with the public key in JWT_VERIFYING_KEY.
+# JWTs. With a public-key algorithm (RS256 by default) tokens are signed by the key ring
+# (accounts.keyring: `manage.py signing_keys`), whose private keys are stored encrypted
+# with JWT_KEY_ENCRYPTION_KEY. With HS* they are signed with the secret JWT_SIGNING_KEY.
 JWT_ALGORITHM = env.choice(
     "JWT_ALGORITHM",
-    "HS256",
-    ("HS256", "HS384", "HS512", "RS256", "RS384", "RS512", "ES256", "ES384", "ES512"),
+    "RS256",
+    ("HS256", "HS384", "HS512", "RS256", "RS384", "RS512", "ES256", "ES384", "ES512", "EdDSA"),
 )
-JWT_VERIFYING_KEY = env.text("JWT_VERIFYING_KEY")
+JWT_SIGNING_KEY = ""
+JWT_KEY_ENCRYPTION_KEY = ""
 if JWT_ALGORITHM.startswith("HS"):
     JWT_SIGNING_KEY = env.secret("JWT_SIGNING_KEY", DEV_JWT_SIGNING_KEY, required=not DEBUG)
     if not DEBUG and JWT_SIGNING_KEY and JWT_SIGNING_KEY == SECRET_KEY:
         # One leaked key must not both forge tokens and sign Django's cookies.
         env.problem("JWT_SIGNING_KEY must differ from SECRET_KEY")
 else:
-    JWT_SIGNING_KEY = env.text("JWT_SIGNING_KEY")
-    # A weak key, a curve the algorithm does not sign on, or a verifying key that is not
-    # the signing key's public half: refused now, not at the first login.
-    for problem in key_problems(JWT_ALGORITHM, JWT_SIGNING_KEY, JWT_VERIFYING_KEY):
-        env.problem(problem)
+    JWT_KEY_ENCRYPTION_KEY = env.secret(
+        "JWT_KEY_ENCRYPTION_KEY", DEV_JWT_KEY_ENCRYPTION_KEY, required=not DEBUG
+    )
+    if not DEBUG and JWT_KEY_ENCRYPTION_KEY and JWT_KEY_ENCRYPTION_KEY == SECRET_KEY:
+        # A leaked SECRET_KEY must not also open the private signing keys.
+        env.problem("JWT_KEY_ENCRYPTION_KEY must differ from SECRET_KEY")
+# The issuer (`iss`, and the base of the URLs discovery publishes): this API's public
+# origin. Built from configuration, never from a request's Host header.
+JWT_ISSUER = env.text("JWT_ISSUER", "http://localhost:8000" if DEBUG else "")
+if not DEBUG and not JWT_ISSUER:
+    env.problem("JWT_ISSUER is not set (this API's public URL, e.g. https://api.example.com)")
 
 ALLOWED_HOSTS = env.items("ALLOWED_HOSTS", "localhost,127.0.0.1,[::1]" if DEBUG else "")
 if not DEBUG and not ALLOWED_HOSTS:
@@ -238,9 +246,9 @@ SIMPLE_JWT = {
     "ROTATE_REFRESH_TOKENS": True,
     "BLACKLIST_AFTER_ROTATION": True,
     "UPDATE_LAST_LOGIN": False,
-    "ALGORITHM": JWT_ALGORITHM,
-    "SIGNING_KEY": JWT_SIGNING_KEY,
-    "VERIFYING_KEY": JWT_VERIFYING_KEY,
+    # The HMAC secret, for HS*; public-key algorithms sign with the key ring instead.
+    "ALGORITHM": JWT_ALGORITHM if JWT_ALGORITHM.startswith("HS") else "HS256",
+    "SIGNING_KEY": JWT_SIGNING_KEY or SECRET_KEY,
     "AUTH_HEADER_TYPES": ("Bearer",),
     "USER_ID_FIELD": "id",
     "USER_ID_CLAIM": "sub",
@@ -260,6 +268,16 @@ REFRESH_REUSE_GRACE_SECONDS = env.integer("REFRESH_REUSE_GRACE_SECONDS", 10)
 SESSION_LIMIT_PER_USER = env.integer("SESSION_LIMIT_PER_USER", 0)
 # Days the security record keeps an event; `manage.py cleanup_tokens` deletes older ones.
 SECURITY_EVENT_RETENTION_DAYS = env.integer("SECURITY_EVENT_RETENTION_DAYS", 90, minimum=1)
+
+# The accounts app's own settings (accounts/conf.py has every key and its default).
+ACCOUNTS = {
+    "SIGNING_ALGORITHM": JWT_ALGORITHM,
+    "ISSUER": JWT_ISSUER,
+    "AUDIENCE": env.text("JWT_AUDIENCE") or None,
+    "KEY_ENCRYPTION_KEY": JWT_KEY_ENCRYPTION_KEY or None,
+    "KEY_ENCRYPTION_KEY_FALLBACKS": env.items("JWT_KEY_ENCRYPTION_KEY_FALLBACKS"),
+    "JWKS_MAX_AGE": env.integer("JWKS_MAX_AGE", 300),
+}
 
 SPECTACULAR_SETTINGS = {
     "TITLE": "Todo API with sign-in sessions",

@@ -10,6 +10,7 @@ urlpatterns = [
     # The busiest routes first: resolving tries each pattern in turn.
     path("", include("todos.urls")),
     path("auth/", include("accounts.urls")),
+    path(".well-known/", include("accounts.well_known_urls")),
     path("admin/", admin.site.urls),
     path("api/schema/", SpectacularAPIView.as_view(), name="schema"),
     # An HTML page: OPTIONS gets 405 (no metadata to render as a template), not a 500.

@@ -16,6 +16,32 @@ def _clear_cache():
     cache.clear()
 
 
+# Keys made once per test run: an RSA key takes tens of milliseconds to generate, and
+# every test that signs a token would otherwise make its own.
+_KEY_POOL: dict[str, list] = {}
+
+
+@pytest.fixture(autouse=True)
+def _signing_keys(monkeypatch):
+    """Each test starts with an empty key ring in this process; new keys come from a pool."""
+    from accounts import keys
+    from accounts.keyring import key_ring
+
+    generate, taken = keys.generate, {}
+
+    def pooled(algorithm: str):
+        pool = _KEY_POOL.setdefault(algorithm, [])
+        index = taken[algorithm] = taken.get(algorithm, -1) + 1
+        while len(pool) <= index:
+            pool.append(generate(algorithm))
+        return pool[index]
+
+    monkeypatch.setattr(keys, "generate", pooled)
+    key_ring.clear()
+    yield
+    key_ring.clear()
+
+
 @pytest.fixture
 def password() -> str:
     return PASSWORD

@@ -7,6 +7,8 @@ os.environ.setdefault("SECRET_KEY", "test-secret-key-" + "s" * 40)
 os.environ.setdefault("JWT_SIGNING_KEY", "test-jwt-signing-key-" + "j" * 40)
 os.environ.setdefault("ALLOWED_HOSTS", "testserver,localhost,127.0.0.1")
 os.environ.setdefault("SECURE_SSL_REDIRECT", "0")
+os.environ.setdefault("JWT_KEY_ENCRYPTION_KEY", "test-key-encryption-key-" + "k" * 40)
+os.environ.setdefault("JWT_ISSUER", "http://testserver")
 
 from project.settings import *
 

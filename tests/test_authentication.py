@@ -4,9 +4,9 @@ from datetime import timedelta
 
 import jwt
 import pytest
-from django.conf import settings
 
 from accounts.models import Session
+from accounts.signing import token_backend
 from todos.models import Todo
 
 LOGGED_OUT = "You have been logged out. Please log in again."
@@ -111,10 +111,8 @@ def test_deleted_user_401(api_client, user, tokens):
 
 
 def test_token_signed_with_our_key_but_no_session_claim_401(api_client, user):
-    token = jwt.encode(
-        {"token_type": "access", "sub": str(user.pk), "jti": "j", "exp": 4102444800, "iat": 0},
-        settings.SIMPLE_JWT["SIGNING_KEY"],
-        algorithm="HS256",
+    token = token_backend.encode(
+        {"token_type": "access", "sub": str(user.pk), "jti": "j", "exp": 4102444800, "iat": 0}
     )
     response = get_todos(api_client, f"Bearer {token}")
     assert response.status_code == 401
@@ -123,7 +121,7 @@ def test_token_signed_with_our_key_but_no_session_claim_401(api_client, user):
 
 def test_token_with_another_users_sub_for_a_session_401(api_client, tokens, other_user):
     payload = claims(tokens["access_token"]) | {"sub": str(other_user.pk)}
-    token = jwt.encode(payload, settings.SIMPLE_JWT["SIGNING_KEY"], algorithm="HS256")
+    token = token_backend.encode(payload)
     response = get_todos(api_client, f"Bearer {token}")
     assert response.status_code == 401
     assert response.json()["code"] == "invalid_token"

@@ -20,9 +20,11 @@ from tests.conftest import PASSWORD
 BASE_DIR = Path(__file__).resolve().parent.parent
 GOOD_SECRETS = {
     "SECRET_KEY": "django-secret-" + "0123456789abcdef" * 4,
-    "JWT_SIGNING_KEY": "jwt-signing-key-" + "fedcba9876543210" * 4,
+    "JWT_KEY_ENCRYPTION_KEY": "key-encryption-key-" + "0f1e2d3c4b5a6978" * 4,
+    "JWT_ISSUER": "https://api.example.com",
     "ALLOWED_HOSTS": "api.example.com",
 }
+HMAC_SECRETS = {**GOOD_SECRETS, "JWT_ALGORITHM": "HS256", "JWT_SIGNING_KEY": "jwt-" + "fe" * 30}
 TIMEOUT = 60
 
 
@@ -42,8 +44,15 @@ def test_debug_off_without_secrets_refuses_to_start_naming_each():
     result = manage("check", DEBUG="0")
     assert result.returncode != 0
     assert "ImproperlyConfigured: Refusing to start" in result.stderr
-    for name in ("SECRET_KEY is not set", "JWT_SIGNING_KEY is not set", "ALLOWED_HOSTS is not set"):
+    for name in (
+        "SECRET_KEY is not set",
+        "JWT_KEY_ENCRYPTION_KEY is not set",
+        "JWT_ISSUER is not set",
+        "ALLOWED_HOSTS is not set",
+    ):
         assert name in result.stderr
+    hmac = manage("check", DEBUG="0", JWT_ALGORITHM="HS256")
+    assert "JWT_SIGNING_KEY is not set" in hmac.stderr
 
 
 def test_gunicorn_without_secrets_fails_fast():
@@ -59,6 +68,7 @@ def test_unsafe_and_malformed_values_all_named_at_once():
         "check",
         DEBUG="0",
         SECRET_KEY="dev-only-insecure-secret-key-do-not-use-in-production",
+        JWT_ALGORITHM="HS256",
         JWT_SIGNING_KEY="too-short",
         ALLOWED_HOSTS="api.example.com",
         THROTTLE_LOGIN_RATE="fast",
@@ -81,14 +91,20 @@ def test_unsafe_and_malformed_values_all_named_at_once():
 
 
 def test_same_key_for_django_and_jwt_refused():
-    env = {**GOOD_SECRETS, "JWT_SIGNING_KEY": GOOD_SECRETS["SECRET_KEY"]}
+    env = {**HMAC_SECRETS, "JWT_SIGNING_KEY": GOOD_SECRETS["SECRET_KEY"]}
     result = manage("check", DEBUG="0", **env)
     assert "JWT_SIGNING_KEY must differ from SECRET_KEY" in result.stderr
 
 
-def test_asymmetric_algorithm_needs_pem_keys():
-    result = manage("check", DEBUG="0", JWT_ALGORITHM="RS256", **GOOD_SECRETS)
-    assert "JWT_SIGNING_KEY must be an unencrypted PEM private key for RS256" in result.stderr
+def test_same_key_for_django_and_the_private_keys_refused():
+    env = {**GOOD_SECRETS, "JWT_KEY_ENCRYPTION_KEY": GOOD_SECRETS["SECRET_KEY"]}
+    result = manage("check", DEBUG="0", **env)
+    assert "JWT_KEY_ENCRYPTION_KEY must differ from SECRET_KEY" in result.stderr
+
+
+def test_hmac_stays_a_configuration():
+    result = manage("check", "--deploy", "--fail-level", "WARNING", DEBUG="0", **HMAC_SECRETS)
+    assert result.returncode == 0, result.stderr
 
 
 def test_deploy_check_clean_with_secrets_set():
@@ -115,7 +131,7 @@ def test_environment_variables_reach_their_settings():
         "'cache': s.CACHES['default']['BACKEND'], "
         "'proxy_ssl': s.SECURE_PROXY_SSL_HEADER, 'hsts': s.SECURE_HSTS_SECONDS, "
         "'upload': s.DATA_UPLOAD_MAX_MEMORY_SIZE, "
-        "'jwt_key': s.SIMPLE_JWT['SIGNING_KEY'] == s.JWT_SIGNING_KEY != s.SECRET_KEY, "
+        "'accounts': s.ACCOUNTS, "
         "}))"
     )
     result = run(
@@ -139,6 +155,9 @@ def test_environment_variables_reach_their_settings():
         SECURE_PROXY_SSL_HEADER="1",
         SECURE_HSTS_SECONDS="3600",
         API_MAX_BODY_BYTES="2048",
+        JWT_AUDIENCE="todo-api",
+        JWT_KEY_ENCRYPTION_KEY_FALLBACKS="old-key-encryption-key-" + "9" * 40,
+        JWKS_MAX_AGE="600",
     )
     assert result.returncode == 0, result.stderr
     assert json.loads(result.stdout) == {
@@ -163,7 +182,14 @@ def test_environment_variables_reach_their_settings():
         "proxy_ssl": ["HTTP_X_FORWARDED_PROTO", "https"],
         "hsts": 3600,
         "upload": 2048,
-        "jwt_key": True,
+        "accounts": {
+            "SIGNING_ALGORITHM": "RS256",
+            "ISSUER": "https://api.example.com",
+            "AUDIENCE": "todo-api",
+            "KEY_ENCRYPTION_KEY": GOOD_SECRETS["JWT_KEY_ENCRYPTION_KEY"],
+            "KEY_ENCRYPTION_KEY_FALLBACKS": ["old-key-encryption-key-" + "9" * 40],
+            "JWKS_MAX_AGE": 600,
+        },
     }
 
 

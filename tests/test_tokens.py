@@ -6,12 +6,10 @@ from datetime import UTC, datetime, timedelta
 
 import jwt
 import pytest
-from cryptography.hazmat.primitives import serialization
-from cryptography.hazmat.primitives.asymmetric import ec, rsa
-from rest_framework_simplejwt.backends import TokenBackend
-from rest_framework_simplejwt.tokens import Token
 
 from accounts.tokens import SessionAccessToken, SessionRefreshToken, mint_pair, successor_jti
+
+pytestmark = pytest.mark.django_db
 
 ISSUED = datetime(2026, 5, 1, 10, 0, 0, 123456, tzinfo=UTC)
 SID = uuid.UUID("6f1c2a0e-0000-4000-8000-000000000001")
@@ -32,30 +30,11 @@ def claims(token: str) -> dict:
     return jwt.decode(token, options={"verify_signature": False})
 
 
-def pem_pair(private_key) -> tuple[str, str]:
-    private = private_key.private_bytes(
-        serialization.Encoding.PEM,
-        serialization.PrivateFormat.PKCS8,
-        serialization.NoEncryption(),
-    )
-    public = private_key.public_key().public_bytes(
-        serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo
-    )
-    return private.decode(), public.decode()
-
-
 @pytest.fixture
-def algorithm(request, monkeypatch):
-    """Sign with the given algorithm, as JWT_ALGORITHM and its keys would configure it."""
-    name = request.param
-    if name == "RS256":
-        signing, verifying = pem_pair(
-            rsa.generate_private_key(public_exponent=65537, key_size=2048)
-        )
-    else:
-        signing, verifying = pem_pair(ec.generate_private_key(ec.SECP256R1()))
-    monkeypatch.setattr(Token, "_token_backend", TokenBackend(name, signing, verifying))
-    return name
+def algorithm(request, settings):
+    """Sign with the given algorithm, as JWT_ALGORITHM configures it (the ring makes a key)."""
+    settings.ACCOUNTS = {**settings.ACCOUNTS, "SIGNING_ALGORITHM": request.param}
+    return request.param
 
 
 def test_a_rotation_minted_twice_is_the_same_tokens_byte_for_byte():
@@ -64,13 +43,13 @@ def test_a_rotation_minted_twice_is_the_same_tokens_byte_for_byte():
     assert first.access != first.refresh
 
 
-@pytest.mark.parametrize("algorithm", ["RS256"], indirect=True)
-def test_rsa_signatures_are_deterministic_too(algorithm):
+@pytest.mark.parametrize("algorithm", ["RS256", "EdDSA", "HS256"], indirect=True)
+def test_deterministic_signatures_give_the_same_bytes(algorithm):
     now = datetime.now(UTC)
     first, again = mint(issued_at=now), mint(issued_at=now)
     assert (first.access, first.refresh) == (again.access, again.refresh)
-    assert jwt.get_unverified_header(first.access)["alg"] == "RS256"
-    SessionAccessToken(first.access)  # and it verifies with the public key
+    assert jwt.get_unverified_header(first.access)["alg"] == algorithm
+    SessionAccessToken(first.access)  # and it verifies
     SessionRefreshToken(first.refresh)
 
 

@@ -2,6 +2,7 @@
 
 import os
 import re
+import threading
 from datetime import timedelta
 from pathlib import Path
 
@@ -9,6 +10,7 @@ import pytest
 import time_machine
 from django.utils import timezone
 
+from accounts import services
 from accounts.browser import refresh_cookie
 from accounts.clients import Client
 from accounts.models import RevokeReason, SecurityEvent, Session
@@ -203,13 +205,26 @@ def test_refresh_token_out_of_reach_of_page_scripts(context, live_server, alice)
     assert page.evaluate("document.cookie") == ""
 
 
-def test_two_tabs_refreshing_at_the_same_moment_both_keep_the_session(context, live_server, alice):
+def test_two_tabs_refreshing_at_the_same_moment_both_keep_the_session(
+    context, live_server, alice, monkeypatch
+):
     first = open_tab(context, live_server.url)
     sign_in(first)
     second = open_tab(context, live_server.url)
     assert second.is_visible("#signed-in")
     session = Session.objects.get(user=alice)
     tokens_before = session.token_links.count()
+
+    # Hold each refresh until the other has arrived too, so both carry the same cookie
+    # however the two tabs' timers are scheduled on a busy machine.
+    both_arrived = threading.Barrier(2, timeout=10)
+    refresh = services.session_refresh
+
+    def together(**kwargs):
+        both_arrived.wait()
+        return refresh(**kwargs)
+
+    monkeypatch.setattr(services, "session_refresh", together)
 
     # Both tabs refresh at one instant, each with the cookie as it is now.
     at = first.evaluate("Date.now() + 300")
@@ -223,6 +238,7 @@ def test_two_tabs_refreshing_at_the_same_moment_both_keep_the_session(context, l
             at,
         )
     assert [tab.evaluate("window.raced") for tab in (first, second)] == ["ok", "ok"]
+    monkeypatch.undo()
 
     session.refresh_from_db()
     assert session.revoked_at is None

@@ -8,6 +8,8 @@ from django.contrib.auth import get_user_model
 from django.contrib.auth.hashers import make_password
 from django.core.management.base import BaseCommand, CommandError
 
+from accounts.conf import app_settings
+from accounts.keyring import key_ring
 from todos.models import Todo
 
 DEMO_USERNAME = "testuser"
@@ -41,10 +43,22 @@ class Command(BaseCommand):
                 Todo(owner=demo, title=title, done=done) for title, done in DEMO_TODOS
             )
         password = self._superuser_password(User)
+        signing = self._signing_key()
         self.stdout.write(
+            f"{signing}\n"
             f"Demo API user: {DEMO_USERNAME} / {DEMO_PASSWORD}\n"
             f"Admin: http://localhost:8000/admin/  user {SUPERUSER_USERNAME} / {password}\n"
             f"(admin password kept in {SUPERUSER_FILE.name}, which git ignores)"
+        )
+
+    def _signing_key(self) -> str:
+        """Make the development signing key once (as the first login would) and name it."""
+        if app_settings.SIGNING_ALGORITHM.startswith("HS"):
+            return f"Tokens: {app_settings.SIGNING_ALGORITHM} with JWT_SIGNING_KEY"
+        key = key_ring.signing()
+        return (
+            f"Tokens: {key.algorithm}, key {key.kid} (kept encrypted in the git-ignored "
+            f"database); JWKS at {app_settings.ISSUER}/.well-known/jwks.json"
         )
 
     def _superuser_password(self, User) -> str:

@@ -1,0 +1,70 @@
+"""The app's settings: one dict, `settings.ACCOUNTS`, every key with a default, read at call time.
+
+A project sets only what it changes, e.g. ``ACCOUNTS = {"ISSUER": "https://api.example.com"}``.
+Values are read on each access, never captured at import, so `override_settings` and the
+`settings` test fixture work as they do for Django's own settings.
+"""
+
+from datetime import timedelta
+
+from django.conf import settings
+
+DEFAULTS = {
+    # Sessions.
+    "SESSION_ABSOLUTE_LIFETIME": timedelta(days=30),
+    "REFRESH_REUSE_GRACE_SECONDS": 10,
+    "SESSION_LIMIT_PER_USER": 0,
+    "SECURITY_EVENT_RETENTION_DAYS": 90,
+    # The brute-force policy (accounts.guard): DRF-style rates.
+    "THROTTLE_RATES": {
+        "login": "60/minute",
+        "login_failure": "5/minute",
+        "username_failure": "30/hour",
+        "signup": "20/hour",
+        "introspection": "1200/minute",
+        "revocation": "120/minute",
+    },
+    # The cookie mode's refresh cookie: Secure (and `__Host-`) unless DEBUG is on.
+    "REFRESH_COOKIE_SECURE": None,
+    # Tokens: who issues them (`iss`, and the base of every published URL), for whom.
+    "ISSUER": None,
+    "AUDIENCE": None,
+    # RS256: deterministic signatures and the cheapest public-key verification (docs/keys).
+    "SIGNING_ALGORITHM": "RS256",
+    # Encrypts the private signing keys at rest; required with DEBUG off.
+    "KEY_ENCRYPTION_KEY": None,
+    "KEY_ENCRYPTION_KEY_FALLBACKS": [],
+    # How long clients may cache the JWKS; `activate` waits this long after `add`.
+    "JWKS_MAX_AGE": 300,
+    # How long a process trusts the key ring it read before reading it again.
+    "KEY_RING_SECONDS": 10,
+}
+
+# What an unset ISSUER means in development (`make run`); production must set it.
+DEVELOPMENT_ISSUER = "http://localhost:8000"
+
+
+class AppSettings:
+    """`app_settings.NAME`: settings.ACCOUNTS["NAME"], or its default."""
+
+    def __getattr__(self, name: str):
+        if name not in DEFAULTS:
+            raise AttributeError(f"ACCOUNTS has no setting {name!r}")
+        value = getattr(settings, "ACCOUNTS", {}).get(name, DEFAULTS[name])
+        resolve = getattr(self, f"_resolve_{name.lower()}", None)
+        return resolve(value) if resolve else value
+
+    def _resolve_throttle_rates(self, rates: dict) -> dict:
+        # A project that sets some rates keeps the defaults of the others.
+        return {**DEFAULTS["THROTTLE_RATES"], **rates}
+
+    def _resolve_refresh_cookie_secure(self, value) -> bool:
+        return (not settings.DEBUG) if value is None else value
+
+    def _resolve_issuer(self, value) -> str | None:
+        if value is None and settings.DEBUG:
+            return DEVELOPMENT_ISSUER
+        return value.rstrip("/") if value else value
+
+
+app_settings = AppSettings()
