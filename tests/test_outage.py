@@ -1,160 +1,25 @@
 """Database and cache outages: 503 JSON while they are away, recovery by itself, no lost write."""
 
-import contextlib
-import http.client
-import json
-import os
-import socket
-import subprocess
-import sys
 import threading
 import time
-from pathlib import Path
 
 import pytest
-from django.conf import settings as django_settings
 from django.db import OperationalError, connection
 
 from accounts.authentication import SessionJWTAuthentication
+from tests.appservers import (
+    REQUEST_TIMEOUT,
+    START_TIMEOUT,
+    Server,
+    TcpProxy,
+    pytest_database_url,
+)
 from tests.reporting import report
 from todos.models import Todo
 
-BASE_DIR = Path(django_settings.BASE_DIR)
 # Bounds that keep the test short and let it stop by itself.
-START_TIMEOUT = 30
 RECOVERY_TIMEOUT = 15
 OUTAGE_SECONDS = 2.0
-REQUEST_TIMEOUT = 15
-
-
-class TcpProxy:
-    """Forward 127.0.0.1:<port> to a server; cut() drops every connection until restore()."""
-
-    def __init__(self, target: tuple[str, int]) -> None:
-        self.target = target
-        self.listener = socket.create_server(("127.0.0.1", 0))
-        self.port = self.listener.getsockname()[1]
-        self.up = threading.Event()
-        self.up.set()
-        self.lock = threading.Lock()
-        self.sockets: set[socket.socket] = set()
-        threading.Thread(target=self._accept, daemon=True).start()
-
-    def _accept(self) -> None:
-        while True:
-            try:
-                client, _ = self.listener.accept()
-            except OSError:
-                return  # closed
-            if not self.up.is_set():
-                # Down: the connection opens and closes at once, as to a dead server.
-                client.close()
-                continue
-            try:
-                upstream = socket.create_connection(self.target, timeout=5)
-            except OSError:
-                client.close()
-                continue
-            with self.lock:
-                self.sockets.update((client, upstream))
-            for src, dst in ((client, upstream), (upstream, client)):
-                threading.Thread(target=self._pump, args=(src, dst), daemon=True).start()
-
-    def _pump(self, src: socket.socket, dst: socket.socket) -> None:
-        try:
-            while data := src.recv(65536):
-                dst.sendall(data)
-        except OSError:
-            pass
-        finally:
-            self._drop(src, dst)
-
-    def _drop(self, *sockets: socket.socket) -> None:
-        with self.lock:
-            for sock in sockets:
-                self.sockets.discard(sock)
-                with contextlib.suppress(OSError):
-                    sock.shutdown(socket.SHUT_RDWR)
-                sock.close()
-
-    def cut(self) -> None:
-        """Refuse new connections and break the open ones, mid-query if need be."""
-        self.up.clear()
-        with self.lock:
-            open_sockets = list(self.sockets)
-        self._drop(*open_sockets)
-
-    def restore(self) -> None:
-        self.up.set()
-
-    def close(self) -> None:
-        self.listener.close()
-        self.cut()
-
-
-class Server:
-    """gunicorn serving the app on 127.0.0.1, as deployed: `gunicorn project.wsgi`."""
-
-    def __init__(self, database_url: str, log: Path) -> None:
-        with socket.socket() as probe:
-            probe.bind(("127.0.0.1", 0))
-            self.port = probe.getsockname()[1]
-        env = {
-            **os.environ,
-            "DJANGO_SETTINGS_MODULE": "tests.settings",
-            "DATABASE_URL": database_url,
-            "DATABASE_CONNECT_TIMEOUT": "2",
-            "REDIS_URL": "",
-        }
-        self.log = log.open("w")
-        self.process = subprocess.Popen(
-            [
-                *(sys.executable, "-m", "gunicorn", "project.wsgi"),
-                *("--bind", f"127.0.0.1:{self.port}", "--workers", "2", "--timeout", "30"),
-            ],
-            cwd=BASE_DIR,
-            env=env,
-            stdout=self.log,
-            stderr=subprocess.STDOUT,
-        )
-
-    def call(self, method: str, path: str, body=None, token: str | None = None):
-        """One request; returns (status, content type, parsed JSON or text)."""
-        conn = http.client.HTTPConnection("127.0.0.1", self.port, timeout=REQUEST_TIMEOUT)
-        headers = {"Content-Type": "application/json"}
-        if token:
-            headers["Authorization"] = f"Bearer {token}"
-        try:
-            conn.request(method, path, json.dumps(body) if body is not None else None, headers)
-            response = conn.getresponse()
-            text = response.read().decode()
-        finally:
-            conn.close()
-        content_type = response.getheader("Content-Type", "")
-        payload = json.loads(text) if content_type == "application/json" else text
-        return response.status, content_type, payload
-
-    def wait_until_healthy(self, timeout: float) -> float:
-        """Poll /healthz until it answers 200; returns the seconds it took."""
-        start = time.monotonic()
-        while time.monotonic() - start < timeout:
-            assert self.process.poll() is None, "gunicorn exited"
-            try:
-                if self.call("GET", "/healthz")[0] == 200:
-                    return time.monotonic() - start
-            except OSError:
-                pass
-            time.sleep(0.1)
-        raise AssertionError(f"not healthy after {timeout}s")
-
-    def stop(self) -> None:
-        self.process.terminate()
-        try:
-            self.process.wait(10)
-        except subprocess.TimeoutExpired:
-            self.process.kill()
-            self.process.wait()
-        self.log.close()
 
 
 class Writer(threading.Thread):
@@ -199,10 +64,11 @@ def proxy():
 @pytest.fixture
 def server(proxy, tmp_path):
     """gunicorn whose DATABASE_URL is the pytest-created test database, through the proxy."""
-    db = connection.settings_dict
-    credentials = db["USER"] + (f":{db['PASSWORD']}" if db["PASSWORD"] else "")
-    url = f"postgres://{credentials}@127.0.0.1:{proxy.port}/{db['NAME']}"
-    app_server = Server(url, tmp_path / "gunicorn.log")
+    url = pytest_database_url(proxy.port).replace(
+        connection.settings_dict["HOST"] or "127.0.0.1", "127.0.0.1"
+    )
+    url = pytest_database_url(proxy.port, host="127.0.0.1")
+    app_server = Server(url, tmp_path / "gunicorn.log", DATABASE_CONNECT_TIMEOUT="2")
     try:
         app_server.wait_until_healthy(START_TIMEOUT)
         yield app_server
