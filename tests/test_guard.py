@@ -107,6 +107,62 @@ def test_an_ipv6_client_counts_as_its_slash_64(api_client, victim, rates):
     assert attempt(api_client, "victim", PASSWORD, ip="2001:db8:1:3::1").status_code == 200
 
 
+MAPPED = "::ffff:198.51.100.7"
+
+
+def through(route, ip):
+    """Request arguments that make `ip` the client's address, as the socket or a proxy says."""
+    if route == "proxy":  # NUM_PROXIES=1 (the `behind_a_proxy` fixture): the proxy's entry
+        return {"REMOTE_ADDR": "10.9.9.9", "HTTP_X_FORWARDED_FOR": f"203.0.113.66, {ip}"}
+    return {"REMOTE_ADDR": ip}
+
+
+@pytest.fixture(params=["socket", "proxy"])
+def route(request, settings):
+    """The client's address from REMOTE_ADDR, or from X-Forwarded-For behind one proxy."""
+    if request.param == "proxy":
+        settings.REST_FRAMEWORK = {**settings.REST_FRAMEWORK, "NUM_PROXIES": 1}
+    return request.param
+
+
+def login_from(client, route, ip, password):
+    body = {"username": "victim", "password": password}
+    return client.post("/auth/login", body, format="json", **through(route, ip))
+
+
+def test_failures_from_a_mapped_address_leave_other_ipv4_clients_alone(
+    api_client, victim, settings, route
+):
+    """The review's finding 1: a mapped address once counted as ::/64, every IPv4 client's."""
+    settings.THROTTLE_RATES = {**settings.THROTTLE_RATES, "login_failure": "5/minute"}
+    for _ in range(5):
+        assert login_from(api_client, route, MAPPED, "wrong").status_code == 401
+    assert_throttled(login_from(api_client, route, MAPPED, PASSWORD))
+    assert login_from(api_client, route, "198.51.100.8", PASSWORD).status_code == 200
+    assert login_from(api_client, route, "::ffff:198.51.100.8", PASSWORD).status_code == 200
+
+
+def test_a_mapped_address_and_its_ipv4_spelling_share_one_count(
+    api_client, victim, settings, route
+):
+    settings.THROTTLE_RATES = {**settings.THROTTLE_RATES, "login_failure": "5/minute"}
+    for ip in (MAPPED, "198.51.100.7", MAPPED, "198.51.100.7", "::FFFF:C633:6407"):
+        assert login_from(api_client, route, ip, "wrong").status_code == 401
+    assert_throttled(login_from(api_client, route, "198.51.100.7", PASSWORD))
+    assert_throttled(login_from(api_client, route, MAPPED, PASSWORD))
+
+
+def test_events_and_sessions_record_a_mapped_address_as_ipv4(api_client, victim, route):
+    login_from(api_client, route, MAPPED, "wrong")
+    assert login_from(api_client, route, MAPPED, PASSWORD).status_code == 200
+    events = SecurityEvent.objects.filter(kind__in=("login_failed", "login"))
+    assert sorted(events.values_list("kind", "ip_address")) == [
+        ("login", "198.51.100.7"),
+        ("login_failed", "198.51.100.7"),
+    ]
+    assert list(Session.objects.values_list("ip_address", flat=True)) == ["198.51.100.7"]
+
+
 def test_failures_for_one_username_leave_another_alone(api_client, victim, other_user, rates):
     fail_until_locked(api_client)
     assert attempt(api_client, other_user.username, PASSWORD).status_code == 200
