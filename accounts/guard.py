@@ -22,9 +22,9 @@ import unicodedata
 from collections.abc import Callable
 
 from django.conf import settings
-from django.contrib.auth import get_user_model
 from rest_framework.exceptions import Throttled
 
+from accounts.backends import user_by_username
 from accounts.clients import Client, network
 from accounts.events import security_event
 from accounts.windows import Claim, Window, claim, first_in_period
@@ -143,5 +143,4 @@ def _locked_out(
 
 def _account(username: str):
     """The user this name signs in as, if any: the record shows whose account was tried."""
-    User = get_user_model()
-    return User._default_manager.filter(**{User.USERNAME_FIELD: looked_up(username)}).first()
+    return user_by_username(looked_up(username))
