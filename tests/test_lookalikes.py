@@ -9,6 +9,7 @@ from django.core.checks import Warning as CheckWarning
 from django.core.management import call_command
 from django.db import IntegrityError, connection, connections
 from django.db.migrations.executor import MigrationExecutor
+from django.db.models.signals import pre_save
 from django.urls import reverse
 from rest_framework.test import APIClient
 
@@ -136,19 +137,24 @@ def test_a_save_of_a_lookalike_outside_a_transaction_writes_no_user(rt2victim):
     assert User.objects.count() == 1
 
 
-def test_parallel_signups_of_lookalikes_create_one_account(
-    postgres_only, transactional_db, monkeypatch
-):
-    """Both pass the check before either writes: the unique key index decides."""
+@pytest.fixture
+def both_past_every_check():
+    """Hold each user save after the lookalike checks until the other gets there too."""
     barrier = threading.Barrier(2)
-    check = lookalikes.lookalike_taken
 
-    def both_checked(username, **kwargs):
-        taken = check(username, **kwargs)
+    def wait_for_the_other(**kwargs):
         barrier.wait(timeout=10)
-        return taken
 
-    monkeypatch.setattr("accounts.users.lookalike_taken", both_checked)
+    # Connected after accounts.lookalikes' own pre_save check, so it runs after it.
+    pre_save.connect(wait_for_the_other, sender=User, dispatch_uid="test.both_past")
+    yield
+    pre_save.disconnect(sender=User, dispatch_uid="test.both_past")
+
+
+def test_parallel_signups_of_lookalikes_create_one_account(
+    postgres_only, transactional_db, both_past_every_check
+):
+    """Both pass every SELECT before either writes: only the unique key index can decide."""
 
     def sign_up(name):
         try:
