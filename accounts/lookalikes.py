@@ -12,8 +12,7 @@ when one of these is the same.
 
 The keys are kept by the user model's save hooks; `QuerySet.update()`, `bulk_create()`
 and raw SQL bypass them, as they bypass every model hook. A skeleton depends on the
-confusables data of the system's ICU; after an ICU upgrade, `manage.py
-lookalike_usernames` still finds lookalikes among accounts made before.
+confusables data of the system's ICU, as it was when the name was saved.
 """
 
 import hashlib
@@ -233,8 +232,8 @@ def lookalike_usernames_check(app_configs=None, databases=None, **kwargs):
         if count:
             warnings.append(
                 CheckWarning(
-                    f"{count} users of the database {alias!r} lack a lookalike key: their "
-                    "names may look like other accounts' (made before lookalikes were "
+                    f"Users of the database {alias!r} without a lookalike key: {count}. "
+                    "Their names may look like other accounts' (made before lookalikes were "
                     "refused), or they were saved around the model.",
                     hint="`manage.py lookalike_usernames` lists the lookalikes; "
                     "`--fill` keys the users that have no lookalike.",

@@ -317,4 +317,4 @@ def test_the_check_warns_of_unkeyed_users_in_a_database_it_may_read(db):
     [warning] = lookalike_usernames_check(None, databases=["default"])
     assert isinstance(warning, CheckWarning)
     assert warning.id == "accounts.W001"
-    assert warning.msg.startswith("1 users of the database 'default' lack a lookalike key")
+    assert warning.msg.startswith("Users of the database 'default' without a lookalike key: 1.")
