@@ -143,22 +143,30 @@ def unkeyed(users):
 
 
 def fill(users, skeletons, *, username_field: str | None = None, batch: int = 500) -> int:
-    """Give every unkeyed user the keys no earlier account holds, in id order; returns how
-    many users got keys. `users` and `skeletons` are managers (migrations pass theirs)."""
+    """Give every unkeyed user the keys no other account holds, earliest id first; returns
+    how many users got keys. `users` and `skeletons` are managers (migrations pass theirs).
+
+    Walks the users in primary-key order, a batch at a time: bounded memory, and each
+    query an index lookup, however many users there are.
+    """
     username_field = username_field or users.model.USERNAME_FIELD
     written, last = 0, None
     while True:
-        chunk = unkeyed(users).order_by("pk")
-        if last is not None:
-            chunk = chunk.filter(pk__gt=last)
-        chunk = list(chunk.values_list("pk", username_field)[:batch])
+        chunk = users.order_by("pk") if last is None else users.filter(pk__gt=last).order_by("pk")
+        chunk = dict(chunk.values_list("pk", username_field)[:batch])
         if not chunk:
             return written
-        last = chunk[-1][0]
-        keyed = {pk: keys_of(name) for pk, name in chunk}
+        last = max(chunk)
+        # Plain values, not instances: in a keyed table most users hold every key, and skip.
+        rows, done = {}, set()
+        for pk, *keys in skeletons.filter(pk__in=chunk).values_list("pk", *UNIQUE_KEYS):
+            if None in keys:
+                rows[pk] = skeletons.model(pk=pk, **dict(zip(UNIQUE_KEYS, keys, strict=True)))
+            else:
+                done.add(pk)
+        keyed = {pk: keys_of(name) for pk, name in chunk.items() if pk not in done}
         pairs = [key for keys in keyed.values() for key in keys.unique().items()]
         taken = _who_holds(pairs, skeletons)
-        rows = {row.pk: row for row in skeletons.filter(pk__in=keyed)}
         added, changed = [], []
         for pk, keys in keyed.items():
             row = rows.get(pk) or skeletons.model(pk=pk, folded=keys.folded)

@@ -76,6 +76,11 @@ def test_a_capital_i_looks_like_a_small_l_not_a_small_i():
     assert keys_of("paypaI").skeleton == keys_of("paypal").skeleton
 
 
+def test_a_digit_one_and_a_small_i_are_lookalikes_in_upper_case():
+    """The price of the upper-cased skeleton (docs/sessions.md): USER1 and USERI look alike."""
+    assert keys_of("user1").upper_skeleton == keys_of("useri").upper_skeleton
+
+
 def test_the_folded_key_is_the_same_in_any_case_only():
     assert keys_of("RT2VICTIM").folded == keys_of("rt2victim").folded
     assert keys_of(f"rt2v{CYR_I}ctim").folded != keys_of("rt2victim").folded
