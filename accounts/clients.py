@@ -33,14 +33,16 @@ def canonical_ip(value: str | None) -> str | None:
 
     An IPv4-mapped IPv6 address (`::ffff:198.51.100.7`, what a dual-stack socket or a
     proxy may report for an IPv4 client) is the IPv4 address it maps: counted as
-    IPv6, every IPv4 client in the world would share one /64.
+    IPv6, every IPv4 client in the world would share one /64. An IPv6 zone
+    (`fe80::1%eth0`) names this server's interface, not the client, and is dropped:
+    the database's address columns do not keep it either.
     """
     try:
         address = ip_address((value or "").strip())
     except ValueError:
         return None
-    if isinstance(address, IPv6Address) and address.ipv4_mapped is not None:
-        address = address.ipv4_mapped
+    if isinstance(address, IPv6Address):
+        address = address.ipv4_mapped or IPv6Address(int(address))
     return str(address)
 
 

@@ -1,8 +1,8 @@
 """The brute-force policy: one set of limits for every door where a password is checked.
 
 Doors: the API login, the admin login, and the old password of a password change
-(API and admin). At each door the same counters apply, all in the cache (Redis in
-production, so every app server shares them):
+(API and admin). At each door the same counts apply, all in sliding windows
+(accounts.windows: Redis in production, so every app server shares them):
 
 - ``login``: password checks per client address, right or wrong;
 - ``login_failure``: wrong passwords per normalized identity and client address;
@@ -11,24 +11,23 @@ production, so every app server shares them):
 
 An IPv6 client counts as its /64 network, which one host commonly holds whole. Past any
 limit the door refuses without checking the password, so the right password waits too,
-until the window ends. Counters are fixed windows on atomic ``incr``: a check reserves
-its place before the password is hashed, so parallel guesses cannot all slip under the
+until a place frees: "5/minute" is at most five in any 60 seconds. A check claims its
+places before the password is hashed, so parallel guesses cannot all slip under the
 limit, and a right password gives its place back.
 """
 
-import contextlib
 import hashlib
-import time
+import math
 import unicodedata
 from collections.abc import Callable
 
 from django.conf import settings
-from django.contrib.auth import get_user_model
-from django.core.cache import cache
 from rest_framework.exceptions import Throttled
 
+from accounts.backends import user_by_username
 from accounts.clients import Client, network
 from accounts.events import security_event
+from accounts.windows import Claim, Window, claim, first_in_period
 
 API_LOGIN = "api_login"
 ADMIN_LOGIN = "admin_login"
@@ -53,36 +52,12 @@ def identity(username: str) -> str:
     return looked_up(username).casefold()
 
 
-class Counter:
-    """A fixed-window count of one kind of event for one key, shared through the cache."""
-
-    def __init__(self, scope: str, *parts: str | None) -> None:
-        self.limit, self.period = parse_rate(settings.THROTTLE_RATES[scope])
-        self.window, elapsed = divmod(int(time.time()), self.period)
-        self.seconds_left = self.period - elapsed
-        # Hashed: any string a client sends makes a valid, bounded cache key.
-        digest = hashlib.sha256("\0".join(str(part) for part in parts).encode()).hexdigest()
-        self.key = f"guard:{scope}:{digest}:{self.window}"
-
-    def add(self) -> int:
-        """Count one; returns the count in this window, this one included."""
-        # Kept past its window, so it never expires while still being counted.
-        cache.add(self.key, 0, timeout=2 * self.period)
-        try:
-            return cache.incr(self.key)
-        except ValueError:  # evicted between add() and incr()
-            cache.set(self.key, 1, timeout=2 * self.period)
-            return 1
-
-    def give_back(self) -> None:
-        """Undo one add()."""
-        # ValueError: the window was evicted, so there is nothing to give back.
-        with contextlib.suppress(ValueError):
-            cache.decr(self.key)
-
-    def refuse(self) -> Throttled:
-        """The 429 for a request past this limit, with Retry-After."""
-        return Throttled(wait=self.seconds_left)
+def window(scope: str, *parts: str | None) -> Window:
+    """The window of one kind of count for one key, at the rate THROTTLE_RATES sets."""
+    limit, period = parse_rate(settings.THROTTLE_RATES[scope])
+    # Hashed: any string a client sends makes a valid, bounded key.
+    digest = hashlib.sha256("\0".join(str(part) for part in parts).encode()).hexdigest()
+    return Window(f"guard:{scope}:{digest}", limit, period)
 
 
 def parse_rate(rate: str) -> tuple[int, int]:
@@ -102,31 +77,24 @@ def password_check(
     is also a `locked_out` event. `user` is the account, when the door knows it.
     """
     address = network(client.ip)
-    attempts = Counter("login", address)
-    attempted_so_far = attempts.add()
-    if attempted_so_far > attempts.limit:
-        if attempted_so_far == attempts.limit + 1:
-            # The address is over its limit, whatever name it tries: no account is named.
-            _locked_out(door, "", None, client, "too_many_attempts", attempts)
-        raise attempts.refuse()
+    attempt = claim(window("login", address))
+    if not attempt.granted:
+        # The address is over its limit, whatever name it tries: no account is named.
+        _locked_out(door, "", None, client, "too_many_attempts", attempt, 0)
+        raise Throttled(wait=attempt.wait)
     who = identity(username)
-    failures = Counter("login_failure", who, address)
-    everywhere = Counter("username_failure", who)
-    failed_so_far, failed_everywhere = failures.add(), everywhere.add()
-    if failed_so_far > failures.limit or failed_everywhere > everywhere.limit:
-        failures.give_back()  # refused unheard: no wrong password either
-        everywhere.give_back()
-        raise (failures if failed_so_far > failures.limit else everywhere).refuse()
+    failure = claim(window("login_failure", who, address), window("username_failure", who))
+    if not failure.granted:
+        raise Throttled(wait=failure.wait)  # refused unheard: no wrong password either
     try:
         verified = verify()
     except BaseException:
         # No answer (e.g. the database is away): no password was checked, so none counts.
-        for counter in (attempts, failures, everywhere):
-            counter.give_back()
+        attempt.give_back()
+        failure.give_back()
         raise
     if verified is not None:
-        failures.give_back()
-        everywhere.give_back()
+        failure.give_back()
         return verified
     account = user or _account(username)
     security_event(
@@ -137,23 +105,31 @@ def password_check(
         reason="invalid_credentials",
         door=door,
     )
-    # Exactly one request sees a count reach its limit, however many race.
-    if failed_so_far == failures.limit:
-        _locked_out(door, username, account, client, "too_many_failures", failures)
-    elif failed_everywhere == everywhere.limit:
-        _locked_out(door, username, account, client, "too_many_failures_for_username", everywhere)
+    # The wrong password that takes a window's last place shuts the door.
+    if failure.full(0):
+        _locked_out(door, username, account, client, "too_many_failures", failure, 0)
+    elif failure.full(1):
+        _locked_out(door, username, account, client, "too_many_failures_for_username", failure, 1)
     return None
 
 
 def signup_check(client: Client) -> None:
     """Refuse signups past the per-address rate: each costs a hash and tells a taken name."""
-    signups = Counter("signup", network(client.ip))
-    if signups.add() > signups.limit:
-        raise signups.refuse()
+    signup = claim(window("signup", network(client.ip)))
+    if not signup.granted:
+        raise Throttled(wait=signup.wait)
 
 
-def _locked_out(door: str, username: str, user, client: Client, reason: str, counter) -> None:
-    """Record that a door stays shut to this client until the counter's window ends."""
+def _locked_out(
+    door: str, username: str, user, client: Client, reason: str, counted: Claim, index: int
+) -> None:
+    """Record that a door is shut to this client until a place frees: once per period.
+
+    However many requests race to the limit or knock while it holds, one event per
+    period of the window says so.
+    """
+    if not first_in_period(counted.windows[index]):
+        return
     security_event(
         "locked_out",
         user=user or (_account(username) if username else None),
@@ -161,11 +137,10 @@ def _locked_out(door: str, username: str, user, client: Client, reason: str, cou
         client=client,
         reason=reason,
         door=door,
-        seconds=counter.seconds_left,
+        seconds=math.ceil(counted.seconds_until_free(index)),
     )
 
 
 def _account(username: str):
     """The user this name signs in as, if any: the record shows whose account was tried."""
-    User = get_user_model()
-    return User._default_manager.filter(**{User.USERNAME_FIELD: looked_up(username)}).first()
+    return user_by_username(looked_up(username))

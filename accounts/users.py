@@ -16,15 +16,20 @@ from accounts.events import security_event
 from accounts.exceptions import UsernameTaken, WrongPassword
 from accounts.guard import API_PASSWORD_CHANGE, password_check, signup_check
 from accounts.hooks import EndSessionsOnPasswordChange, changed_by, end_sessions
+from accounts.lookalikes import lookalike_taken
 from accounts.models import RevokeReason, Session
 
 User = get_user_model()
 
 
 def user_signup(*, username: str, password: str, client: Client):
-    """Create a user after the signup rate and Django's password validators allow it."""
+    """Create a user after the signup rate and Django's password validators allow it.
+
+    A name that is taken, or a lookalike of one (accounts.lookalikes), is refused.
+    """
     signup_check(client)
-    if User.objects.filter(username=username).exists():
+    # One answer for the name and its lookalikes, so it tells no one which one exists.
+    if lookalike_taken(username):
         raise UsernameTaken()
     _validate_password(password, User(username=username), field="password")
     try:
@@ -32,7 +37,8 @@ def user_signup(*, username: str, password: str, client: Client):
             user = User.objects.create_user(username=username, password=password)
             security_event("signup", user=user, client=client)
     except IntegrityError:
-        # Two signups raced past the exists() check; the unique index decided.
+        # Two signups of one name or of lookalikes raced past the check above; a unique
+        # index (the username's, or a lookalike key's) decided.
         raise UsernameTaken() from None
     return user
 

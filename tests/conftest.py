@@ -1,5 +1,11 @@
 """Small composable fixtures: users, clients, and signed-in clients."""
 
+import os
+import shutil
+import socket
+import subprocess
+import time
+
 import pytest
 from django.core.cache import cache
 from django.db import connection
@@ -10,10 +16,76 @@ PASSWORD = "correct-horse-battery-staple"
 
 @pytest.fixture(autouse=True)
 def _clear_cache():
-    """Throttle counters live in the cache; every test starts from zero."""
+    """The cache and the guard's in-process counts: every test starts from zero."""
+    from accounts.windows import memory
+
     cache.clear()
+    memory.clear()
     yield
     cache.clear()
+    memory.clear()
+
+
+@pytest.fixture(scope="session")
+def redis_server():
+    """The URL of a redis-server this test session starts on a free loopback port, and stops.
+
+    Never the machine's shared Redis: tests empty it. Skipped where redis-server is
+    missing, except in CI, where it must run.
+    """
+    binary = shutil.which("redis-server")
+    if binary is None:
+        reason = "redis-server is not installed (apt-get install -y redis-server)"
+        if os.environ.get("CI"):
+            pytest.fail(reason)
+        pytest.skip(reason)
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    server = subprocess.Popen(
+        [binary, "--bind", "127.0.0.1", "--port", str(port), "--save", "", "--appendonly", "no"],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    url = f"redis://127.0.0.1:{port}/0"
+    try:
+        _wait_for_redis(url, server)
+        yield url
+    finally:
+        server.terminate()
+        server.wait(timeout=10)
+
+
+def _wait_for_redis(url: str, server: subprocess.Popen, timeout: float = 10) -> None:
+    from redis import Redis
+    from redis.exceptions import ConnectionError as RedisConnectionError
+
+    client = Redis.from_url(url, socket_connect_timeout=1)
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            client.ping()
+            return
+        except RedisConnectionError:
+            if server.poll() is not None or time.monotonic() > deadline:
+                pytest.fail(f"redis-server did not start on {url}")
+            time.sleep(0.05)
+        finally:
+            client.close()
+
+
+@pytest.fixture(params=["memory", "redis"])
+def store(request, settings):
+    """The guard's counts in this process's memory, or in Redis (the session's own server)."""
+    if request.param == "redis":
+        from redis import Redis
+
+        url = request.getfixturevalue("redis_server")
+        Redis.from_url(url).flushdb()
+        settings.REDIS_URL = url
+    else:
+        settings.REDIS_URL = ""
+    return request.param
 
 
 # Keys made once per test run: an RSA key takes tens of milliseconds to generate, and

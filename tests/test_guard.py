@@ -4,6 +4,7 @@ import threading
 from concurrent.futures import ThreadPoolExecutor
 
 import pytest
+import time_machine
 from django.contrib.auth.hashers import MD5PasswordHasher
 from django.db import connections
 from django.test import Client as BrowserClient
@@ -58,7 +59,7 @@ def assert_throttled(response):
 # --- the API login ---------------------------------------------------------------------------
 
 
-def test_right_password_refused_once_failures_reach_the_limit(api_client, victim, rates):
+def test_right_password_refused_once_failures_reach_the_limit(api_client, victim, rates, store):
     fail_until_locked(api_client)
     assert_throttled(attempt(api_client, "victim", PASSWORD))
 
@@ -107,12 +108,68 @@ def test_an_ipv6_client_counts_as_its_slash_64(api_client, victim, rates):
     assert attempt(api_client, "victim", PASSWORD, ip="2001:db8:1:3::1").status_code == 200
 
 
+MAPPED = "::ffff:198.51.100.7"
+
+
+def through(route, ip):
+    """Request arguments that make `ip` the client's address, as the socket or a proxy says."""
+    if route == "proxy":  # NUM_PROXIES=1 (the `behind_a_proxy` fixture): the proxy's entry
+        return {"REMOTE_ADDR": "10.9.9.9", "HTTP_X_FORWARDED_FOR": f"203.0.113.66, {ip}"}
+    return {"REMOTE_ADDR": ip}
+
+
+@pytest.fixture(params=["socket", "proxy"])
+def route(request, settings):
+    """The client's address from REMOTE_ADDR, or from X-Forwarded-For behind one proxy."""
+    if request.param == "proxy":
+        settings.REST_FRAMEWORK = {**settings.REST_FRAMEWORK, "NUM_PROXIES": 1}
+    return request.param
+
+
+def login_from(client, route, ip, password):
+    body = {"username": "victim", "password": password}
+    return client.post("/auth/login", body, format="json", **through(route, ip))
+
+
+def test_failures_from_a_mapped_address_leave_other_ipv4_clients_alone(
+    api_client, victim, settings, route
+):
+    """The review's finding 1: a mapped address once counted as ::/64, every IPv4 client's."""
+    settings.THROTTLE_RATES = {**settings.THROTTLE_RATES, "login_failure": "5/minute"}
+    for _ in range(5):
+        assert login_from(api_client, route, MAPPED, "wrong").status_code == 401
+    assert_throttled(login_from(api_client, route, MAPPED, PASSWORD))
+    assert login_from(api_client, route, "198.51.100.8", PASSWORD).status_code == 200
+    assert login_from(api_client, route, "::ffff:198.51.100.8", PASSWORD).status_code == 200
+
+
+def test_a_mapped_address_and_its_ipv4_spelling_share_one_count(
+    api_client, victim, settings, route
+):
+    settings.THROTTLE_RATES = {**settings.THROTTLE_RATES, "login_failure": "5/minute"}
+    for ip in (MAPPED, "198.51.100.7", MAPPED, "198.51.100.7", "::FFFF:C633:6407"):
+        assert login_from(api_client, route, ip, "wrong").status_code == 401
+    assert_throttled(login_from(api_client, route, "198.51.100.7", PASSWORD))
+    assert_throttled(login_from(api_client, route, MAPPED, PASSWORD))
+
+
+def test_events_and_sessions_record_a_mapped_address_as_ipv4(api_client, victim, route):
+    login_from(api_client, route, MAPPED, "wrong")
+    assert login_from(api_client, route, MAPPED, PASSWORD).status_code == 200
+    events = SecurityEvent.objects.filter(kind__in=("login_failed", "login"))
+    assert sorted(events.values_list("kind", "ip_address")) == [
+        ("login", "198.51.100.7"),
+        ("login_failed", "198.51.100.7"),
+    ]
+    assert list(Session.objects.values_list("ip_address", flat=True)) == ["198.51.100.7"]
+
+
 def test_failures_for_one_username_leave_another_alone(api_client, victim, other_user, rates):
     fail_until_locked(api_client)
     assert attempt(api_client, other_user.username, PASSWORD).status_code == 200
 
 
-def test_a_right_password_does_not_count_as_a_failure(api_client, victim, rates):
+def test_a_right_password_does_not_count_as_a_failure(api_client, victim, rates, store):
     for _ in range(2):
         attempt(api_client, "victim", "wrong")
         assert attempt(api_client, "victim", PASSWORD).status_code == 200
@@ -149,10 +206,13 @@ def test_unknown_user_still_costs_a_hash(api_client, victim, monkeypatch):
     assert unknown == len(hashes) == 1
 
 
-def test_parallel_guesses_never_check_more_passwords_than_the_limit(transactional_db, rates):
+def test_parallel_guesses_never_check_more_passwords_than_the_limit(
+    transactional_db, rates, settings, store
+):
     """Each check takes its place in the count before the password is hashed."""
+    settings.THROTTLE_RATES = {**settings.THROTTLE_RATES, "login": "100/minute"}
     checked = []
-    barrier = threading.Barrier(12)
+    barrier = threading.Barrier(20)
 
     def guess(_):
         barrier.wait(timeout=10)
@@ -161,20 +221,68 @@ def test_parallel_guesses_never_check_more_passwords_than_the_limit(transactiona
                 door=guard.API_LOGIN,
                 username="victim",
                 client=Client("10.0.0.1"),
-                verify=lambda: checked.append(1),  # a wrong password: None
+                verify=lambda: checked.append(1),  # the hasher, and a wrong password: None
             )
         except Exception as error:
             return type(error).__name__
         finally:
             connections.close_all()
 
-    with ThreadPoolExecutor(max_workers=12) as pool:
-        results = list(pool.map(guess, range(12)))
+    with ThreadPoolExecutor(max_workers=20) as pool:
+        results = list(pool.map(guess, range(20)))
     assert len(checked) == 3
-    assert results.count("Throttled") == 9
+    assert results.count("Throttled") == 17
+    assert SecurityEvent.objects.filter(kind="locked_out").count() == 1
 
 
-def test_a_check_the_database_could_not_answer_counts_for_nothing(rates):
+def test_failures_either_side_of_a_minute_edge_add_up(api_client, victim, settings, store):
+    """The review's finding 14: fixed windows let 3 failures at :57 and 2 at :01 go unlocked."""
+    settings.THROTTLE_RATES = {**settings.THROTTLE_RATES, "login_failure": "5/minute"}
+    with time_machine.travel("2026-02-01 08:00:57", tick=False) as clock:
+        fail_until_locked(api_client, times=3)
+        clock.move_to("2026-02-01 08:01:01")
+        fail_until_locked(api_client, times=2)
+        refused = attempt(api_client, "victim", PASSWORD)
+        assert_throttled(refused)
+        assert refused["Retry-After"] == "56"  # the failures of 08:00:57 count until 08:01:57
+        clock.move_to("2026-02-01 08:01:57")
+        assert attempt(api_client, "victim", PASSWORD).status_code == 200
+
+
+def test_retry_after_is_the_time_until_a_place_frees(api_client, victim, rates, store):
+    with time_machine.travel("2026-02-01 08:00:00", tick=False) as clock:
+        for _ in range(3):  # at 0, 10 and 20 s
+            assert attempt(api_client, "victim", "wrong").status_code == 401
+            clock.shift(10)
+        clock.shift(-5)
+        assert attempt(api_client, "victim", PASSWORD)["Retry-After"] == "35"
+        clock.shift(34.5)
+        assert attempt(api_client, "victim", PASSWORD)["Retry-After"] == "1"  # 0.5 s, rounded up
+        clock.shift(0.5)
+        assert attempt(api_client, "victim", "wrong").status_code == 401  # the place of 0 s
+        assert attempt(api_client, "victim", PASSWORD)["Retry-After"] == "10"
+
+
+def test_a_lockout_is_recorded_once_however_often_the_door_is_knocked(
+    api_client, victim, rates, store
+):
+    with time_machine.travel("2026-02-01 08:00:00", tick=False) as clock:
+        fail_until_locked(api_client)
+        for _ in range(5):  # 3 failures + 5 refusals = 8 attempts: the address's limit too
+            assert_throttled(attempt(api_client, "victim", PASSWORD))
+        for _ in range(5):
+            assert_throttled(attempt(api_client, "someone-else", PASSWORD))
+        locks = SecurityEvent.objects.filter(kind="locked_out").order_by("id")
+        assert [(e.reason, e.details["seconds"]) for e in locks] == [
+            ("too_many_failures", 60),
+            ("too_many_attempts", 60),
+        ]
+        clock.shift(60)  # every place free: the next lockout is news again
+        fail_until_locked(api_client)
+        assert SecurityEvent.objects.filter(kind="locked_out").count() == 3
+
+
+def test_a_check_the_database_could_not_answer_counts_for_nothing(rates, store):
     """During an outage logins get 503, not a lockout that outlasts the outage."""
     from django.db import OperationalError
 

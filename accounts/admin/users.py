@@ -5,6 +5,8 @@ from django.contrib.auth import get_user_model
 
 # Importing Django's UserAdmin registers it, so unregistering below always works.
 from django.contrib.auth.admin import UserAdmin as DjangoUserAdmin
+from django.contrib.auth.forms import AdminUserCreationForm, UserChangeForm
+from django.core.exceptions import ValidationError
 from django.db.models import Case, IntegerField, Q, Value, When
 from django.forms.models import BaseInlineFormSet
 from django.utils import timezone
@@ -14,6 +16,7 @@ from accounts.admin.events import events_link
 from accounts.admin.revoking import RevokePermissionMixin, report_revoked, revoke_sessions
 from accounts.clients import client_of
 from accounts.hooks import changed_by
+from accounts.lookalikes import lookalike_taken
 from accounts.models import Session
 
 User = get_user_model()
@@ -21,6 +24,30 @@ User = get_user_model()
 INLINE_ROWS = 50
 
 admin.site.unregister(User)
+
+
+class RefuseLookalikeUsername:
+    """A form that refuses a new username that another account's differs from only in looks."""
+
+    def clean_username(self):
+        clean = getattr(super(), "clean_username", None)
+        username = clean() if clean else self.cleaned_data.get("username")
+        # An unchanged name is left alone: accounts made before lookalikes were refused
+        # stay editable.
+        checked = username and "username" in self.changed_data and not self.has_error("username")
+        if checked and lookalike_taken(username, excluding=self.instance.pk):
+            # Django's own text for a taken name: a lookalike is one too.
+            message = User._meta.get_field(User.USERNAME_FIELD).error_messages["unique"]
+            raise ValidationError(message, code="unique")
+        return username
+
+
+class LookalikeRefusingCreationForm(RefuseLookalikeUsername, AdminUserCreationForm):
+    """The admin's add-user form."""
+
+
+class LookalikeRefusingChangeForm(RefuseLookalikeUsername, UserChangeForm):
+    """The admin's change-user form."""
 
 
 class RecentSessionsFormSet(BaseInlineFormSet):
@@ -67,6 +94,8 @@ class UserAdmin(RevokePermissionMixin, DjangoUserAdmin):
     """Django's UserAdmin, with the user's sessions and a way to end them all."""
 
     inlines = (*DjangoUserAdmin.inlines, SessionInline)
+    add_form = LookalikeRefusingCreationForm
+    form = LookalikeRefusingChangeForm
     actions = ("revoke_all_sessions", "deactivate_users")
     fieldsets = (*DjangoUserAdmin.fieldsets, ("Security", {"fields": ("security_record",)}))
     readonly_fields = ("security_record",)
