@@ -70,7 +70,8 @@ class Channel:
                 # arrived; a late one (a backlog, a retry) proves less. Never trust a
                 # future time from a clock that runs ahead of ours.
                 issued = min(event.issued_at, now)
-                self._heartbeat_at = max(self._heartbeat_at or issued, issued)
+                if self._heartbeat_at is None or issued > self._heartbeat_at:
+                    self._heartbeat_at = issued
             self._seen[event.jti] = now
             self._forget(now)
             return True
