@@ -81,7 +81,7 @@ def test_silence_past_tolerance_falls_back_to_introspection(whole, api):
     assert len(api.introspections) == 1
 
 
-def test_late_heartbeat_does_not_prove_the_channel_whole(start, api):
+def test_late_heartbeat_proves_nothing_and_takes_nothing_back(start, api):
     server = start(RS_TOLERANCE_SECONDS="10")
 
     # Issued 30 s ago and delivered only now: events written since may still be queued.
@@ -91,6 +91,12 @@ def test_late_heartbeat_does_not_prove_the_channel_whole(start, api):
     assert server.whoami(api.access_token())[0] == 200
     assert len(api.introspections) == 1
     assert "by introspection (no heartbeat within the tolerance)" in server.log_text()
+
+    # A fresh one proves it; a late one arriving after it takes nothing back.
+    assert server.push(api.heartbeat())[0] == 202
+    assert server.health()["whole"] is True
+    assert server.push(api.heartbeat(iat=int(time.time()) - 30))[0] == 202
+    assert server.health()["whole"] is True
 
 
 def test_revocations_over_the_cap_forgotten_and_their_tokens_introspected(whole, api):
