@@ -10,5 +10,6 @@ class AccountsConfig(AppConfig):
     default_auto_field = "django.db.models.BigAutoField"
 
     def ready(self) -> None:
-        # Registers the system checks and the hooks that end sessions when a user changes.
-        from accounts import checks, hooks  # noqa: F401
+        # Registers the system checks, the hooks that end sessions when a user changes,
+        # and those that make each Django sign-in (the admin's) a session.
+        from accounts import checks, hooks, signins  # noqa: F401

@@ -118,7 +118,10 @@ class BrowserLoginResultSerializer(serializers.Serializer):
 
 
 class SessionSerializer(serializers.ModelSerializer):
-    """One of the caller's sessions, as listed by GET /auth/sessions."""
+    """One of the caller's sessions, as listed by GET /auth/sessions.
+
+    `kind` is `api` (a token pair) or `admin` (a browser signed in to the admin).
+    """
 
     current = serializers.SerializerMethodField()
     status = serializers.CharField(read_only=True)
@@ -127,6 +130,7 @@ class SessionSerializer(serializers.ModelSerializer):
         model = Session
         fields = (
             "id",
+            "kind",
             "created_at",
             "last_refreshed_at",
             "expires_at",

@@ -1,4 +1,4 @@
-"""Django's user admin, plus each user's API sessions and a revoke-all action."""
+"""Django's user admin, plus each user's sessions and a revoke-all action."""
 
 from django.contrib import admin, messages
 from django.contrib.auth import get_user_model
@@ -33,11 +33,11 @@ class RecentSessionsFormSet(BaseInlineFormSet):
 
 
 class SessionInline(SessionColumns, admin.TabularInline):
-    """A user's API sessions, active first, then newest first; read-only."""
+    """A user's sessions (API and admin sign-ins), active first, then newest first; read-only."""
 
     model = Session
     formset = RecentSessionsFormSet
-    verbose_name_plural = f"API sessions (active first, at most {INLINE_ROWS})"
+    verbose_name_plural = f"Sessions: API and admin sign-ins (active first, at most {INLINE_ROWS})"
     fields = SESSION_COLUMNS
     readonly_fields = fields
     extra = 0
