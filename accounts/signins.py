@@ -47,6 +47,9 @@ def open_sign_in_session(sender, request, user, **kwargs) -> None:
     Its `login` event is written here, for every login view alike. Signing in again
     in the same browser ends the sign-in it replaces.
     """
+    if getattr(request, "session", None) is None:
+        # Sent by code with no browser behind it (no Django session): nothing signs in.
+        return
     session = admin_session_open(
         user=user, client=client_of(request), replaces=signed_in_session_id(request)
     )

@@ -4,6 +4,7 @@ from datetime import timedelta
 from io import StringIO
 
 import pytest
+from django.contrib.auth import user_logged_in
 from django.core.management import call_command
 from django.core.management.base import SystemCheckError
 from django.db import connection
@@ -285,3 +286,9 @@ def test_check_passes_with_the_middleware_in_place():
     out = StringIO()
     call_command("check", stdout=out)
     assert "no issues" in out.getvalue()
+
+
+def test_a_login_signal_without_a_request_opens_nothing(staff):
+    user_logged_in.send(sender=type(staff), request=None, user=staff)
+
+    assert not Session.objects.exists()
