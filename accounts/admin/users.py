@@ -11,6 +11,7 @@ from django.utils import timezone
 
 from accounts.admin.display import SESSION_COLUMNS, SessionColumns
 from accounts.admin.events import events_link
+from accounts.admin.privileges import NoEscalationUserAdmin
 from accounts.admin.revoking import RevokePermissionMixin, report_revoked, revoke_sessions
 from accounts.clients import client_of
 from accounts.hooks import changed_by
@@ -63,7 +64,7 @@ class SessionInline(SessionColumns, admin.TabularInline):
 
 
 @admin.register(User)
-class UserAdmin(RevokePermissionMixin, DjangoUserAdmin):
+class UserAdmin(NoEscalationUserAdmin, RevokePermissionMixin, DjangoUserAdmin):
     """Django's UserAdmin, with the user's sessions and a way to end them all."""
 
     inlines = (*DjangoUserAdmin.inlines, SessionInline)
@@ -98,6 +99,8 @@ class UserAdmin(RevokePermissionMixin, DjangoUserAdmin):
     def deactivate_users(self, request, queryset):
         """Turn is_active off one user at a time, so the deactivation hook ends each's sessions."""
         users = list(queryset.filter(is_active=True))
+        if self.refuse_unmanageable(request, users):
+            return
         for user in users:
             changed_by(user, actor=request.user, client=client_of(request))
             user.is_active = False
