@@ -5,7 +5,7 @@ from rest_framework import serializers
 
 from accounts.exceptions import CREDENTIALS_REQUIRED, REFRESH_TOKEN_REQUIRED
 from accounts.guard import looked_up
-from accounts.models import SecurityEvent, Session
+from accounts.models import SecurityEvent, Session, SessionKind
 from project.fields import StrictBooleanField, StrictCharField
 
 
@@ -118,11 +118,14 @@ class BrowserLoginResultSerializer(serializers.Serializer):
 
 
 class SessionSerializer(serializers.ModelSerializer):
-    """One of the caller's sessions, as listed by GET /auth/sessions.
+    """One of the caller's sessions, as listed by GET /auth/sessions."""
 
-    `kind` is `api` (a token pair) or `admin` (a browser signed in to the admin).
-    """
-
+    kind = serializers.ChoiceField(
+        choices=SessionKind.choices,
+        read_only=True,
+        help_text="`api`: a token pair (this API's login); `admin`: a browser signed in to "
+        "the admin, which holds no tokens.",
+    )
     current = serializers.SerializerMethodField()
     status = serializers.CharField(read_only=True)
 

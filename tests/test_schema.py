@@ -180,3 +180,11 @@ def test_query_parameters_declare_their_limits():
     assert params["title"]["maxLength"] == TITLE_MAX_LENGTH
     assert params["limit"]["maximum"] == 100
     assert params["done"]["enum"] == ["true", "false"]
+
+
+def test_sessions_declare_their_kind():
+    """GET /auth/sessions: every session says whether it is tokens or an admin sign-in."""
+    spec = SchemaGenerator().get_schema(request=None, public=True)
+    session = spec["components"]["schemas"]["Session"]
+    assert "kind" in session["required"]
+    assert spec["components"]["schemas"]["SessionKindEnum"]["enum"] == ["api", "admin"]
