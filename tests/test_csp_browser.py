@@ -145,6 +145,14 @@ def test_api_docs_list_the_operations_under_their_policy_with_no_violation(
     # Open one operation: Swagger UI renders its parameters and responses.
     watched.page.click("#operations-auth-login .opblock-summary")
     watched.page.wait_for_selector("#operations-auth-login .responses-wrapper")
+    # And call one: "Try it out" fetches from the page (connect-src 'self').
+    health = watched.page.locator("#operations-health-health")
+    health.locator(".opblock-summary").click()
+    health.locator("button.try-out__btn").click()
+    health.locator("button.execute").click()
+    live = health.locator(".live-responses-table tbody .response-col_status")
+    live.wait_for()
+    assert live.inner_text().strip() == "200"
     assert watched.violations() == []
 
 
