@@ -10,8 +10,9 @@ from django.utils.text import format_lazy
 from rest_framework.exceptions import Throttled
 
 from accounts.clients import client_of
-from accounts.events import security_event
 from accounts.guard import ADMIN_LOGIN, ADMIN_PASSWORD_CHANGE, password_check
+from accounts.signins import current_admin_session
+from accounts.users import password_set
 
 LOCKED_OUT = "Too many failed attempts. Try again in {} seconds."
 
@@ -40,9 +41,8 @@ class GuardedAuthenticationForm(AdminAuthenticationForm):
             if self.user_cache is None:
                 raise self.get_invalid_login_error()
             self.confirm_login_allowed(self.user_cache)
-            security_event(
-                "login", user=self.user_cache, client=client_of(self.request), door=ADMIN_LOGIN
-            )
+            # The sign-in's session and its `login` event come with Django's login()
+            # (accounts.signins), as for any login view.
         return self.cleaned_data
 
 
@@ -70,6 +70,20 @@ class GuardedPasswordChangeForm(AdminPasswordChangeForm):
                 self.error_messages["password_incorrect"], code="password_incorrect"
             )
         return old_password
+
+    def save(self, commit=True):
+        """Save the new password: this sign-in stays, every other session of the user ends.
+
+        As the API's password change does (accounts.users.password_set); Django's view
+        then keeps this browser signed in (update_session_auth_hash).
+        """
+        password_set(
+            user=self.user,
+            password=self.cleaned_data["new_password1"],
+            keep=current_admin_session(self.request),
+            client=client_of(self.request),
+        )
+        return self.user
 
 
 class GuardedPasswordChangeView(PasswordChangeView):

@@ -6,7 +6,7 @@ from rest_framework_simplejwt.authentication import JWTAuthentication
 from rest_framework_simplejwt.exceptions import ExpiredTokenError, TokenError
 
 from accounts.exceptions import AccessTokenExpired, InvalidAccessToken, SessionRevoked
-from accounts.models import Session
+from accounts.models import Session, SessionKind
 from accounts.tokens import SESSION_CLAIM, SessionAccessToken
 
 
@@ -57,6 +57,10 @@ class SessionJWTAuthentication(JWTAuthentication):
             session = Session.objects.get_with_user(token[SESSION_CLAIM])
         except (Session.DoesNotExist, ValidationError, ValueError, TypeError):
             raise InvalidAccessToken("Unknown session") from None
+        if session.kind != SessionKind.API:
+            # An admin sign-in is a Django session cookie and never mints a token: a
+            # token naming one is forged or misissued, and is refused as unknown.
+            raise InvalidAccessToken("Unknown session")
         if str(session.user_id) != str(token[simplejwt.api_settings.USER_ID_CLAIM]):
             raise InvalidAccessToken("Token does not match its session")
         # Before revocation: deactivating a user also revokes its sessions, and

@@ -4,6 +4,8 @@ from django.conf import settings
 from django.core.checks import Error, register
 
 PASSWORD_HOOK = "accounts.hooks.EndSessionsOnPasswordChange"
+SIGN_IN_MIDDLEWARE = "accounts.signins.SignInSessionMiddleware"
+AUTHENTICATION_MIDDLEWARE = "django.contrib.auth.middleware.AuthenticationMiddleware"
 
 
 @register()
@@ -18,6 +20,26 @@ def password_change_hook(app_configs, **kwargs) -> list[Error]:
             hint="Add it back: it ends a user's sessions when the password changes outside "
             "the API (admin, changepassword, set_password + save).",
             id="accounts.E001",
+        )
+    ]
+
+
+@register()
+def sign_in_middleware(app_configs, **kwargs) -> list[Error]:
+    """Without the middleware, ending a user's sessions would leave their admin signed in."""
+    middleware = list(settings.MIDDLEWARE)
+    if (
+        SIGN_IN_MIDDLEWARE in middleware
+        and AUTHENTICATION_MIDDLEWARE in middleware
+        and middleware.index(AUTHENTICATION_MIDDLEWARE) < middleware.index(SIGN_IN_MIDDLEWARE)
+    ):
+        return []
+    return [
+        Error(
+            f"{SIGN_IN_MIDDLEWARE} must be in MIDDLEWARE, after {AUTHENTICATION_MIDDLEWARE}.",
+            hint="Put it back: it signs out an admin browser whose session was revoked "
+            "(logout-all, a password change, a deactivation, the admin's revoke actions).",
+            id="accounts.E002",
         )
     ]
 
@@ -40,7 +62,7 @@ def signing_configuration(app_configs, **kwargs) -> list[Error]:
             Error(
                 "ACCOUNTS['ISSUER'] is not set.",
                 hint="Set it to this API's public origin, e.g. https://api.example.com.",
-                id="accounts.E002",
+                id="accounts.E003",
             )
         )
     algorithm = app_settings.SIGNING_ALGORITHM
@@ -50,7 +72,7 @@ def signing_configuration(app_configs, **kwargs) -> list[Error]:
                 "ACCOUNTS['KEY_ENCRYPTION_KEY'] is not set.",
                 hint=f"{algorithm} keys are stored encrypted with it; set a random value of "
                 "50+ characters, different from SECRET_KEY.",
-                id="accounts.E003",
+                id="accounts.E004",
             )
         )
     return errors

@@ -5,7 +5,7 @@ from rest_framework import serializers
 
 from accounts.exceptions import CREDENTIALS_REQUIRED, REFRESH_TOKEN_REQUIRED
 from accounts.guard import looked_up
-from accounts.models import SecurityEvent, Session
+from accounts.models import SecurityEvent, Session, SessionKind
 from project.fields import StrictBooleanField, StrictCharField
 
 
@@ -123,6 +123,12 @@ class BrowserLoginResultSerializer(serializers.Serializer):
 class SessionSerializer(serializers.ModelSerializer):
     """One of the caller's sessions, as listed by GET /auth/sessions."""
 
+    kind = serializers.ChoiceField(
+        choices=SessionKind.choices,
+        read_only=True,
+        help_text="`api`: a token pair (this API's login); `admin`: a browser signed in to "
+        "the admin, which holds no tokens.",
+    )
     current = serializers.SerializerMethodField()
     status = serializers.CharField(read_only=True)
 
@@ -130,6 +136,7 @@ class SessionSerializer(serializers.ModelSerializer):
         model = Session
         fields = (
             "id",
+            "kind",
             "created_at",
             "last_refreshed_at",
             "expires_at",

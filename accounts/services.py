@@ -1,5 +1,7 @@
 """The session service: every write that signs in, rotates, or ends a session."""
 
+from datetime import timedelta
+
 from django.conf import settings
 from django.contrib.auth import authenticate
 from django.db import IntegrityError, transaction
@@ -16,8 +18,8 @@ from accounts.exceptions import (
     InvalidRefreshToken,
     RefreshTokenMismatch,
 )
-from accounts.guard import API_LOGIN, password_check
-from accounts.models import RevokeReason, Session, SessionToken
+from accounts.guard import ADMIN_LOGIN, API_LOGIN, password_check
+from accounts.models import RevokeReason, Session, SessionKind, SessionToken
 from accounts.rotation import (
     REPLAY,
     REUSE,
@@ -79,6 +81,42 @@ def session_create(*, user, client: Client) -> tuple[Session, TokenPair]:
     return session, pair
 
 
+def admin_session_open(*, user, client: Client, replaces=None) -> Session:
+    """Open the session of a Django sign-in (the admin's): a row and its `login` event.
+
+    It has no tokens: the browser holds Django's session cookie, and
+    accounts.signins checks this row on each of its requests. It lives as long as
+    that cookie (SESSION_COOKIE_AGE) from sign-in, never past SESSION_ABSOLUTE_LIFETIME,
+    and nothing renews it. It counts toward SESSION_LIMIT_PER_USER like any session.
+    `replaces` is the id of this browser's previous sign-in, which ends (`logout`).
+    """
+    now = timezone.now()
+    lifetime = min(
+        timedelta(seconds=settings.SESSION_COOKIE_AGE), settings.SESSION_ABSOLUTE_LIFETIME
+    )
+    with transaction.atomic():
+        if replaces is not None:
+            _revoke(
+                Session.objects.filter(pk=replaces, user=user, kind=SessionKind.ADMIN),
+                RevokeReason.LOGOUT,
+                client=client,
+            )
+        session = Session.objects.create(
+            user=user,
+            kind=SessionKind.ADMIN,
+            created_at=now,
+            expires_at=now + lifetime,
+            idle_expires_at=now + lifetime,
+            ip_address=client.ip,
+            user_agent=client.user_agent,
+            device=device_label(client.user_agent),
+        )
+        security_event("login", user=user, sid=session.id, client=client, door=ADMIN_LOGIN)
+        if settings.SESSION_LIMIT_PER_USER:
+            _revoke_over_limit(user=user, client=client)
+    return session
+
+
 def session_refresh(*, refresh_token: str, client: Client | None = None) -> TokenPair:
     """Rotate a refresh token, forgive an honest retry, and end the session on a replay.
 
@@ -115,7 +153,8 @@ def _refresh_locked(token, client: Client | None):
             Session.objects.select_related("user")
             # Lock the session row only: the user row stays free for logins and saves.
             .select_for_update(of=("self",))
-            .filter(pk=token[SESSION_CLAIM])
+            # An admin sign-in has no tokens: a token naming one is refused as unknown.
+            .filter(pk=token[SESSION_CLAIM], kind=SessionKind.API)
             .first()
         )
         # Read the clock holding the lock, so rotation times follow the order of the

@@ -61,22 +61,31 @@ def password_change(
     if verified is None:
         raise WrongPassword()
     _validate_password(new_password, user, field="new_password")
+    return password_set(user=user, password=new_password, keep=session, client=client)
+
+
+def password_set(*, user, password: str, keep: Session | None, client: Client) -> int:
+    """Save a new, validated password and end every session of the user but `keep`.
+
+    For a user changing their own password where they are signed in (the API, the
+    admin's "change my password"): that sign-in survives, every other one ends.
+    """
     with transaction.atomic():
         # Not set_password(): then save() would call every validator's password_changed(),
         # and the session hook among them ends all sessions, this one too. This path ends
         # the others itself, and tells the remaining validators below (accounts.hooks).
-        user.password = make_password(new_password)
+        user.password = make_password(password)
         user.save(update_fields=["password"])
         changed_by(user, client=client)
         revoked = end_sessions(
-            user=user, reason=RevokeReason.PASSWORD_CHANGE, event="password_changed", keep=session
+            user=user, reason=RevokeReason.PASSWORD_CHANGE, event="password_changed", keep=keep
         )
     others = [
         validator
         for validator in get_default_password_validators()
         if not isinstance(validator, EndSessionsOnPasswordChange)
     ]
-    password_changed(new_password, user, password_validators=others)
+    password_changed(password, user, password_validators=others)
     return revoked
 
 

@@ -1,5 +1,6 @@
 """JSON answers for whatever Django itself answers, with DEBUG on or off."""
 
+from csp.middleware import CSPMiddleware
 from django.conf import settings
 from django.http import HttpResponse
 from django.middleware.clickjacking import XFrameOptionsMiddleware
@@ -33,13 +34,15 @@ class JSONErrorMiddleware:
 
     Every response this writes carries the same security headers as any other, added
     by the very middleware that adds them to the rest (nosniff, X-Frame-Options,
-    Referrer-Policy, HSTS behind TLS...): being outermost, nothing below sees them.
+    Referrer-Policy, HSTS behind TLS, the Content-Security-Policy): being outermost,
+    nothing below sees them.
     """
 
     def __init__(self, get_response):
         self.get_response = get_response
         self.header_middleware = (
             SecurityMiddleware(get_response),
+            CSPMiddleware(get_response),
             XFrameOptionsMiddleware(get_response),
         )
 

@@ -4,6 +4,7 @@ from datetime import timedelta
 from pathlib import Path
 
 import dj_database_url
+from csp.constants import NONE, SELF
 
 from project.env import Env
 
@@ -67,6 +68,8 @@ INSTALLED_APPS = [
     "rest_framework_simplejwt.token_blacklist",
     "drf_spectacular",
     "drf_spectacular_sidecar",
+    # The Content-Security-Policy header (its system checks catch outdated settings).
+    "csp",
     "accounts",
     "todos",
 ]
@@ -76,10 +79,15 @@ MIDDLEWARE = [
     "project.middleware.JSONErrorMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
+    # Every page's Content-Security-Policy (CONTENT_SECURITY_POLICY below); after
+    # whitenoise, which answers static files itself.
+    "csp.middleware.CSPMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
+    # A Django sign-in (the admin's) whose session has ended is signed out here.
+    "accounts.signins.SignInSessionMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
 ]
@@ -210,6 +218,27 @@ if env.boolean("SECURE_PROXY_SSL_HEADER", False):
     SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
 # Health checks from a load balancer arrive over plain HTTP on this path.
 SECURE_REDIRECT_EXEMPT = [r"^healthz$"]
+
+# The Content-Security-Policy of every response (django-csp): the admin's pages, and the
+# default for anything else. Only our own scripts, styles and images run or load: no
+# inline script or style, nothing from elsewhere, no plugins, no framing, forms post
+# here only. Two pages set their own with django-csp's decorators: the web client at /
+# (stricter: no form posts at all; project/views.py) and the API docs (Swagger UI's
+# images are data: URIs, and its page's one style block carries a nonce; project/urls.py).
+CONTENT_SECURITY_POLICY = {
+    "DIRECTIVES": {
+        "default-src": [SELF],
+        "script-src": [SELF],
+        "style-src": [SELF],
+        "img-src": [SELF],
+        "font-src": [SELF],
+        "connect-src": [SELF],
+        "object-src": [NONE],
+        "base-uri": [NONE],
+        "form-action": [SELF],
+        "frame-ancestors": [NONE],
+    }
+}
 
 # The largest request body; Django refuses a larger one from its Content-Length, before
 # reading any of it (413), for the API's JSON and the admin's forms alike.

@@ -32,7 +32,13 @@ def listed(response) -> list[SecurityEvent]:
 def test_list_is_newest_first_with_who_what_where(admin_client, record, user):
     response = admin_client.get(EVENTS)
     events = listed(response)
-    assert [e.kind for e in events] == ["login", "login_failed", "login"]
+    # Last, the first of all: the operator's own sign-in to the admin.
+    assert [(e.kind, e.username) for e in events] == [
+        ("login", "bob"),
+        ("login_failed", "alice"),
+        ("login", "alice"),
+        ("login", "admin"),
+    ]
     page = response.content.decode()
     assert "Wrong password" in page and "Signed in" in page
     assert "api login" in page and "203.0.113.9" in page
@@ -102,8 +108,9 @@ def test_changelist_query_count_is_fixed(admin_client, user, rows):
         security_event("login_failed", user=user, client=Client(f"10.0.0.{n % 250}"))
     with CaptureQueriesContext(connection) as queries:
         assert admin_client.get(EVENTS).status_code == 200
-    # Session and user of the admin, the count, the page (with its actors).
-    assert len(queries) == 4, [q["sql"][:80] for q in queries]
+    # Django session and user of the admin, its sign-in's session, the count, the page
+    # (with its actors).
+    assert len(queries) == 5, [q["sql"][:80] for q in queries]
 
 
 def test_deleted_sessions_leave_their_events(admin_client, record):

@@ -146,7 +146,7 @@ def test_change_permission_still_allows_no_edit(staff_client, victim_session):
     url = reverse("admin:accounts_session_change", args=[victim_session.pk])
 
     assert client.post(url, {"ip_address": "203.0.113.1"}).status_code == 403
-    assert Session.objects.get().ip_address == "192.0.2.10"
+    assert Session.objects.get(pk=victim_session.pk).ip_address == "192.0.2.10"
 
 
 def test_superuser_may_revoke(admin_client, victim_session):

@@ -79,7 +79,7 @@ def test_user_page_still_saves_the_user(admin_client, user):
     assert response.status_code == 302, response.context["adminform"].form.errors
     user.refresh_from_db()
     assert user.first_name == "Alice"
-    assert Session.objects.get().revoked_at is None
+    assert Session.objects.get(user=user).revoked_at is None
 
 
 def test_revoke_all_sessions_of_selected_users(admin_client, api_client, make_user):
@@ -116,4 +116,4 @@ def test_superuser_can_delete_a_user_with_sessions(admin_client, user):
     response = admin_client.post(delete, {"post": "yes"})
 
     assert response.status_code == 302
-    assert not Session.objects.exists()
+    assert not Session.objects.filter(user_id=user.pk).exists()

@@ -172,7 +172,7 @@ def test_a_staff_user_ending_their_own_session_in_the_admin_reads_as_their_own(
     admin_client, admin_user, login, api_client
 ):
     login(admin_user, "password")
-    session = Session.objects.get(user=admin_user)
+    session = Session.objects.get(user=admin_user, kind="api")
     admin_client.post(
         reverse("admin:accounts_session_changelist"),
         {"action": "revoke_selected", "_selected_action": [session.pk]},

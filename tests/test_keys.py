@@ -87,7 +87,7 @@ def test_production_without_issuer_or_key_encryption_key_fails_the_checks(settin
     """A project that installs the app refuses, through `manage.py check`, to run so."""
     settings.DEBUG = False
     settings.ACCOUNTS = {"SIGNING_ALGORITHM": "RS256"}
-    assert [error.id for error in signing_configuration(None)] == ["accounts.E002", "accounts.E003"]
+    assert [error.id for error in signing_configuration(None)] == ["accounts.E003", "accounts.E004"]
     settings.ACCOUNTS = {"ISSUER": "https://api.example.com", "KEY_ENCRYPTION_KEY": "k" * 50}
     assert signing_configuration(None) == []
     settings.DEBUG = True

@@ -12,13 +12,14 @@ from redis.exceptions import ConnectionError as RedisConnectionError
 from tests.conftest import PASSWORD, database_snapshot
 from todos.views import TodoViewSet
 
-# What SecurityMiddleware and XFrameOptionsMiddleware add to a normal response.
+# What SecurityMiddleware, CSPMiddleware and XFrameOptionsMiddleware add to a normal response.
 SECURITY_HEADERS = (
     "X-Content-Type-Options",
     "X-Frame-Options",
     "Referrer-Policy",
     "Cross-Origin-Opener-Policy",
     "Strict-Transport-Security",
+    "Content-Security-Policy",
 )
 
 

@@ -136,7 +136,9 @@ def test_docs_page_loads_only_local_static_assets(client, db):
     html = response.content.decode()
     assert not re.findall(r"(?:https?:)?//[\w.-]+", html.replace("://testserver", ""))
     assets = re.findall(r'(?:src|href)="([^"]+)"', html)
-    assert len(assets) >= 3 and all(asset.startswith("/static/") for asset in assets)
+    # Static files, and the page's start-up script, which the docs view serves itself.
+    local = ("/static/", "/api/docs/?script=")
+    assert len(assets) >= 3 and all(asset.startswith(local) for asset in assets)
 
 
 @pytest.mark.browser
@@ -178,3 +180,11 @@ def test_query_parameters_declare_their_limits():
     assert params["title"]["maxLength"] == TITLE_MAX_LENGTH
     assert params["limit"]["maximum"] == 100
     assert params["done"]["enum"] == ["true", "false"]
+
+
+def test_sessions_declare_their_kind():
+    """GET /auth/sessions: every session says whether it is tokens or an admin sign-in."""
+    spec = SchemaGenerator().get_schema(request=None, public=True)
+    session = spec["components"]["schemas"]["Session"]
+    assert "kind" in session["required"]
+    assert spec["components"]["schemas"]["SessionKindEnum"]["enum"] == ["api", "admin"]

@@ -4,7 +4,8 @@ from django.contrib import admin
 from django.template.defaultfilters import truncatechars
 from django.urls import reverse
 from django.utils import timezone
-from django.utils.html import format_html
+from django.utils.html import format_html, format_html_join
+from django.utils.safestring import mark_safe
 
 from accounts.models import Session
 
@@ -30,7 +31,7 @@ def link_to_session(session_id) -> str | None:
 
 # What the sessions list and a user's sessions inline both show of a session: few and
 # narrow, so the list fits a 1,366 px screen beside the admin's sidebar and filters.
-SESSION_COLUMNS = ("created", "state", "last_refreshed", "ip_address", "device")
+SESSION_COLUMNS = ("created", "kind_name", "state", "last_refreshed", "address", "device")
 
 
 class SessionColumns:
@@ -39,6 +40,11 @@ class SessionColumns:
     @admin.display(description="created", ordering="created_at")
     def created(self, session: Session) -> str | None:
         return when(session.created_at)
+
+    @admin.display(description="kind")
+    def kind_name(self, session: Session) -> str:
+        """api (tokens) or admin (a Django sign-in); short, for a narrow column."""
+        return session.kind
 
     @admin.display(description="status")
     def state(self, session: Session) -> str:
@@ -51,6 +57,15 @@ class SessionColumns:
     def last_refreshed(self, session: Session) -> str | None:
         """The last rotation: the last use, to within one access-token lifetime."""
         return when(session.last_refreshed_at)
+
+    @admin.display(description="IP address", ordering="ip_address")
+    def address(self, session: Session) -> str | None:
+        """The address; a long IPv6 one may wrap after a colon, so the row fits the screen."""
+        if session.ip_address is None:
+            return None
+        return format_html_join(
+            mark_safe(":<wbr>"), "{}", ((p,) for p in session.ip_address.split(":"))
+        )
 
     @admin.display(description="device")
     def device(self, session: Session) -> str:

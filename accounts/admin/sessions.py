@@ -12,7 +12,7 @@ from accounts.admin.events import events_link
 from accounts.admin.paginators import EstimatedCountMixin
 from accounts.admin.revoking import RevokePermissionMixin, report_revoked, revoke_sessions
 from accounts.admin.search import ExactSearchMixin, exact_matches
-from accounts.models import Session, SessionToken
+from accounts.models import Session, SessionKind, SessionToken
 
 # Rows of a session's refresh-token chain shown on its page; the tokens list has the rest.
 CHAIN_ROWS = 50
@@ -49,10 +49,10 @@ class SessionAdmin(
 
     list_display = ("created", "user", *SESSION_COLUMNS[1:])
     list_display_links = ("created",)
-    list_filter = (StatusFilter, "revoked_reason")
+    list_filter = (StatusFilter, "kind", "revoked_reason")
     list_select_related = ("user",)
     # Only indexed columns sort: anything else sorts 200,000 rows per page view.
-    sortable_by = ("created", "ip_address")
+    sortable_by = ("created", "address")
     ordering = ("-created_at",)
     search_fields = ("=user__username", "=ip_address", "=id")
     search_help_text = "Exact username, IP address, or session id."
@@ -60,7 +60,7 @@ class SessionAdmin(
     show_facets = admin.ShowFacets.NEVER
     actions = ("revoke_selected",)
     fieldsets = (
-        (None, {"fields": ("id", "user", "status", "created", "last_refreshed")}),
+        (None, {"fields": ("id", "user", "kind", "status", "created", "last_refreshed")}),
         ("Client at sign-in", {"fields": ("ip_address", "device", "user_agent")}),
         ("End", {"fields": ("expires", "revoked", "revoked_reason", "security_record")}),
         ("Refresh tokens (newest first)", {"fields": ("token_chain",)}),
@@ -68,6 +68,7 @@ class SessionAdmin(
     readonly_fields = (
         "id",
         "user",
+        "kind",
         "status",
         "created",
         "last_refreshed",
@@ -158,6 +159,8 @@ class SessionAdmin(
     @admin.display(description="refresh-token chain")
     def token_chain(self, session: Session) -> str:
         """The session's refresh tokens by jti; a token itself is never stored or shown."""
+        if session.kind == SessionKind.ADMIN:
+            return "None: an admin sign-in holds Django's session cookie, not tokens."
         links = list(
             SessionToken.objects.filter(session=session)
             .select_related("token__blacklistedtoken")

@@ -1,4 +1,4 @@
-"""Django's user admin, plus each user's API sessions and a revoke-all action."""
+"""Django's user admin, plus each user's sessions and a revoke-all action."""
 
 from django.contrib import admin, messages
 from django.contrib.auth import get_user_model
@@ -13,6 +13,7 @@ from django.utils import timezone
 
 from accounts.admin.display import SESSION_COLUMNS, SessionColumns
 from accounts.admin.events import events_link
+from accounts.admin.privileges import NoEscalationUserAdmin
 from accounts.admin.revoking import RevokePermissionMixin, report_revoked, revoke_sessions
 from accounts.clients import client_of
 from accounts.hooks import changed_by
@@ -60,11 +61,11 @@ class RecentSessionsFormSet(BaseInlineFormSet):
 
 
 class SessionInline(SessionColumns, admin.TabularInline):
-    """A user's API sessions, active first, then newest first; read-only."""
+    """A user's sessions (API and admin sign-ins), active first, then newest first; read-only."""
 
     model = Session
     formset = RecentSessionsFormSet
-    verbose_name_plural = f"API sessions (active first, at most {INLINE_ROWS})"
+    verbose_name_plural = f"Sessions: API and admin sign-ins (active first, at most {INLINE_ROWS})"
     fields = SESSION_COLUMNS
     readonly_fields = fields
     extra = 0
@@ -90,7 +91,7 @@ class SessionInline(SessionColumns, admin.TabularInline):
 
 
 @admin.register(User)
-class UserAdmin(RevokePermissionMixin, DjangoUserAdmin):
+class UserAdmin(NoEscalationUserAdmin, RevokePermissionMixin, DjangoUserAdmin):
     """Django's UserAdmin, with the user's sessions and a way to end them all."""
 
     inlines = (*DjangoUserAdmin.inlines, SessionInline)
@@ -127,6 +128,8 @@ class UserAdmin(RevokePermissionMixin, DjangoUserAdmin):
     def deactivate_users(self, request, queryset):
         """Turn is_active off one user at a time, so the deactivation hook ends each's sessions."""
         users = list(queryset.filter(is_active=True))
+        if self.refuse_unmanageable(request, users):
+            return
         for user in users:
             changed_by(user, actor=request.user, client=client_of(request))
             user.is_active = False
