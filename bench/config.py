@@ -54,6 +54,10 @@ class Volumes:
     scale_refreshes: int = 20
     scale_requests: int = 40
     race_size: int = 50
+    # The memory measure: todos in the largest list (None: TODO_LIMIT_PER_USER), and how
+    # many GET it at once, each on a server thread of its own.
+    largest_list: int | None = None
+    concurrent_gets: int = 8
     admin_renders: int = 5
     cleanup_loop_seconds: int = 10
     cleanup_timeout: int = 420
@@ -74,6 +78,8 @@ QUICK = Volumes(
     scale_refreshes=10,
     scale_requests=20,
     admin_renders=2,
+    # Past one streamed chunk (todos.views.STREAM_CHUNK), and still quick.
+    largest_list=150,
     cleanup_loop_seconds=3,
     cleanup_timeout=60,
 )

@@ -15,6 +15,7 @@ import sys
 import time
 
 from django.apps import apps
+from django.conf import settings
 from django.contrib import admin
 from django.contrib.auth import get_user_model
 from django.db import connection, transaction
@@ -33,7 +34,11 @@ from tests.querycount import QueryCounter
 from todos.models import Todo
 
 ADMIN_USERNAME = "bench-admin"
+LARGEST_USERNAME = "bench-largest"
 TODOS = 20
+# The character that makes the longest JSON: DRF writes it as six bytes, `\u2028`, and
+# holds it in two while it renders. The largest list is made of it.
+WIDEST_CHARACTER = "\u2028"
 TABLES = {
     "sessions": Session,
     "session_tokens": SessionToken,
@@ -54,9 +59,9 @@ def prepare(password: str) -> dict:
     return {"password_hash": user.password}
 
 
-def mint(ours: int = 0, stock: int = 0) -> dict:
+def mint(ours: int = 0, stock: int = 0, username: str = BENCH_USERNAME) -> dict:
     """Fresh token pairs: ours from the session service, stock as SimpleJWT makes them."""
-    user = get_user_model().objects.get(username=BENCH_USERNAME)
+    user = get_user_model().objects.get(username=username)
     pairs = {"ours": [], "stock": []}
     for _ in range(ours):
         _, pair = session_create(user=user, client=ApiClient("127.0.0.1", "bench"))
@@ -66,6 +71,29 @@ def mint(ours: int = 0, stock: int = 0) -> dict:
         refresh = RefreshToken.for_user(user)
         pairs["stock"].append({"access": str(refresh.access_token), "refresh": str(refresh)})
     return pairs
+
+
+def largest_list(count: int | None = None) -> dict:
+    """A user holding the largest todo list the limits allow, written by bulk_create.
+
+    `count` todos (default: the per-user limit), every title and description at its
+    maximum length in the widest character. Not through the API: the limits under
+    measure would refuse nothing, and the write throttle would only slow the seeding.
+    """
+    count = settings.TODO_LIMIT_PER_USER if count is None else count
+    title = WIDEST_CHARACTER * settings.TODO_TITLE_MAX_LENGTH
+    description = WIDEST_CHARACTER * settings.TODO_DESCRIPTION_MAX_LENGTH
+    user = get_user_model().objects.create_user(username=LARGEST_USERNAME, password=None)
+    Todo.objects.bulk_create(
+        (Todo(owner=user, title=title, description=description) for _ in range(count)),
+        batch_size=100,
+    )
+    return {
+        "username": LARGEST_USERNAME,
+        "todos": count,
+        "title_length": len(title),
+        "description_length": len(description),
+    }
 
 
 def refresh_queries() -> dict:
@@ -156,7 +184,15 @@ def cleanup_floor() -> dict:
 
 STEPS = {
     step.__name__: step
-    for step in (prepare, mint, refresh_queries, admin_changelists, counts, cleanup_floor)
+    for step in (
+        prepare,
+        mint,
+        largest_list,
+        refresh_queries,
+        admin_changelists,
+        counts,
+        cleanup_floor,
+    )
 }
 
 if __name__ == "__main__":

@@ -112,6 +112,22 @@ def _burst(r: dict) -> str:
     return f"{statuses}; {r['distinct_pairs']} distinct pairs; session {alive}"
 
 
+def _memory(r: dict) -> tuple:
+    """The memory row: the worker's peak before and after the burst, and what it served."""
+    before, after, count = r["before"], r["after"], r["concurrent"]
+    statuses = ", ".join(f"{n} x {status}" for status, n in r["statuses"].items())
+    return _row(
+        f"memory: {count} parallel `GET /todos` of {r['todos']:,} todos "
+        f"({r['title_length']:,} + {r['description_length']:,} characters each)",
+        f"worker peak RSS {before['peak_mb']:.0f} MB before, {after['peak_mb']:.0f} MB after "
+        f"(+{after['peak_mb'] - before['peak_mb']:.0f} MB); RSS after {after['rss_mb']:.0f} MB",
+        f"{statuses}, {r['complete']} whole lists; body {r['body_bytes'] / 1e6:.2f} MB; "
+        f"slowest {r['slowest_seconds']:.2f} s",
+        "all 200 and whole",
+        r["statuses"] == {"200": count} and r["complete"] == count,
+    )
+
+
 def _facts(name: str, r: dict) -> list[tuple]:
     """The rows that are not ratios: query counts, statuses, memory, equality."""
     if name == "refresh":
@@ -142,6 +158,8 @@ def _facts(name: str, r: dict) -> list[tuple]:
     if name == "instances":
         ok = r["b_after_logout"] == 401 and r["revoked_message"]
         return [_row("two instances: logout on A, call B", _instances(r), "", "401 at once", ok)]
+    if name == "memory":
+        return [_memory(r)]
     if name == "admin":
         return [
             _row(f"admin: {name} changelist", _page(p), _page(r["small"][name]), "report", None)

@@ -177,19 +177,19 @@ class Seeder:
             expires_at = created_at + self.absolute
             last_use = expires_at if self.expired else min(self.now, expires_at)
             step = (last_use - created_at) / length
-            chain = []  # (pk, jti, issued at), oldest first
+            chain = []  # (pk, jti, issued at, expires at), oldest first
             for index in range(length):
                 issued = created_at + step * index
                 pk, digits = next(token_ids), next(random_hex)
                 expiry = min(issued + self.idle, expires_at)
                 tokens.append((pk, user_id, digits[:32], digits[32:], issued, expiry))
-                chain.append((pk, digits[:32], issued))
+                chain.append((pk, digits[:32], issued, expiry))
             # Rotation blacklists the token it replaces.
-            blacklist.extend((pk, chain[i + 1][2]) for i, (pk, _, _) in enumerate(chain[:-1]))
+            blacklist.extend((pk, chain[i + 1][2]) for i, (pk, *_) in enumerate(chain[:-1]))
             if has_session:
                 session = self._session(user_id, created_at, expires_at, chain, blacklist)
                 sessions.append(session)
-                links.extend((pk, session["id"]) for pk, _, _ in chain)
+                links.extend((pk, session["id"]) for pk, *_ in chain)
         self.writer.write(OutstandingToken, TOKEN_COLUMNS, tokens)
         self.writer.write_dicts(Session, sessions)
         self.writer.write(SessionToken, ("token_id", "session_id"), links)
@@ -245,7 +245,8 @@ class Seeder:
             "created_at": created_at,
             "last_refreshed_at": current[2] if len(chain) > 1 else None,
             "expires_at": expires_at,
-            "idle_expires_at": min(current[2] + self.idle, expires_at),
+            # The current refresh token's expiry, as login and each rotation set it.
+            "idle_expires_at": current[3],
             "ip_address": f"10.{self.random.randrange(256)}.{self.random.randrange(256)}.1",
             "user_agent": self.random.choice(USER_AGENTS),
             "current_token_id": current[0],

@@ -37,6 +37,17 @@ def process_cpu_seconds(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
+def process_memory_mb(pid: int) -> dict:
+    """A process's resident memory now (VmRSS) and at its peak so far (VmHWM), in MB."""
+    with open(f"/proc/{pid}/status") as status:
+        fields = dict(line.split(":", 1) for line in status)
+    # Both are given in kB.
+    return {key: int(fields[name].split()[0]) / 1024 for key, name in _MEMORY.items()}
+
+
+_MEMORY = {"rss_mb": "VmRSS", "peak_mb": "VmHWM"}
+
+
 def _children(pid: int) -> list[int]:
     try:
         with open(f"/proc/{pid}/task/{pid}/children") as children:
@@ -52,6 +63,10 @@ class Server:
     port: int
     pid: int
     database: str
+
+    def workers(self) -> list[int]:
+        """gunicorn's worker processes."""
+        return _children(self.pid)
 
     def pids(self) -> tuple[list[int], list[int]]:
         """The processes serving it now: gunicorn's master and workers, PostgreSQL's backends."""

@@ -38,13 +38,17 @@ class Env:
             return default
         return value in TRUE
 
-    def integer(self, name: str, default: int, *, minimum: int = 0) -> int:
-        """A whole number of at least `minimum`."""
+    def integer(
+        self, name: str, default: int, *, minimum: int = 0, maximum: int | None = None
+    ) -> int:
+        """A whole number of at least `minimum` and, if given, at most `maximum`."""
         value = self.text(name)
         if not value:
             return default
-        if not re.fullmatch(r"-?[0-9]+", value) or int(value) < minimum:
-            self.problem(f"{name} must be a whole number >= {minimum} (got {value!r})")
+        whole = re.fullmatch(r"-?[0-9]+", value) is not None
+        if not whole or int(value) < minimum or (maximum is not None and int(value) > maximum):
+            rule = f">= {minimum}" if maximum is None else f"from {minimum} to {maximum}"
+            self.problem(f"{name} must be a whole number {rule} (got {value!r})")
             return default
         return int(value)
 

@@ -265,6 +265,8 @@ THROTTLE_RATES = {
     "login_failure": env.rate("THROTTLE_LOGIN_FAILURE_RATE", "5/minute"),
     "username_failure": env.rate("THROTTLE_USERNAME_FAILURE_RATE", "30/hour"),
     "signup": env.rate("THROTTLE_SIGNUP_RATE", "20/hour"),
+    # Todo writes (POST, PUT, PATCH, DELETE) per user (todos.throttles).
+    "todo_write": env.rate("THROTTLE_TODO_WRITE_RATE", "120/minute"),
 }
 
 SIMPLE_JWT = {
@@ -298,6 +300,12 @@ REFRESH_REUSE_GRACE_SECONDS = env.integer("REFRESH_REUSE_GRACE_SECONDS", 10)
 
 # Active sessions a user may hold; past it a new login ends the oldest. 0: no limit.
 SESSION_LIMIT_PER_USER = env.integer("SESSION_LIMIT_PER_USER", 0)
+# Per user: how many todos, and how long a title and a description may be. Together they
+# bound the body of an unpaged GET /todos (docs/configuration.md has the arithmetic).
+TODO_LIMIT_PER_USER = env.integer("TODO_LIMIT_PER_USER", 1000, minimum=1)
+# The title column holds 200 characters (todos.models.TITLE_MAX_LENGTH).
+TODO_TITLE_MAX_LENGTH = env.integer("TODO_TITLE_MAX_LENGTH", 200, minimum=1, maximum=200)
+TODO_DESCRIPTION_MAX_LENGTH = env.integer("TODO_DESCRIPTION_MAX_LENGTH", 2000)
 # Days the security record keeps an event; `manage.py cleanup_tokens` deletes older ones.
 SECURITY_EVENT_RETENTION_DAYS = env.integer("SECURITY_EVENT_RETENTION_DAYS", 90, minimum=1)
 

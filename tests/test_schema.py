@@ -188,3 +188,22 @@ def test_sessions_declare_their_kind():
     session = spec["components"]["schemas"]["Session"]
     assert "kind" in session["required"]
     assert spec["components"]["schemas"]["SessionKindEnum"]["enum"] == ["api", "admin"]
+
+
+def test_todo_length_limits_in_the_schema_follow_the_settings(settings):
+    settings.TODO_TITLE_MAX_LENGTH = 50
+    settings.TODO_DESCRIPTION_MAX_LENGTH = 70
+    spec = SchemaGenerator().get_schema(request=None, public=True)
+    for name in ("Todo", "TodoRequest", "PatchedTodoRequest", "TodoReplaceRequest"):
+        fields = spec["components"]["schemas"][name]["properties"]
+        assert (fields["title"]["maxLength"], fields["description"]["maxLength"]) == (50, 70)
+
+
+def test_todo_writes_declare_the_count_limit_and_the_write_throttle():
+    spec = SchemaGenerator().get_schema(request=None, public=True)
+    todos, todo = spec["paths"]["/todos"], spec["paths"]["/todos/{id}"]
+    assert "todo_limit_reached" in todos["post"]["responses"]["409"]["description"]
+    for operation in (todos["post"], todo["put"], todo["patch"], todo["delete"]):
+        assert "Retry-After" in operation["responses"]["429"]["headers"]
+    for operation in (todos["get"], todo["get"]):
+        assert "429" not in operation["responses"]

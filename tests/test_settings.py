@@ -74,6 +74,8 @@ def test_unsafe_and_malformed_values_all_named_at_once():
         THROTTLE_LOGIN_RATE="fast",
         ACCESS_TOKEN_LIFETIME="0",
         NUM_PROXIES="-1",
+        TODO_TITLE_MAX_LENGTH="201",
+        THROTTLE_TODO_WRITE_RATE="lots",
         SECURE_HSTS_PRELOAD="maybe",
         LOG_LEVEL="loud",
     )
@@ -84,6 +86,9 @@ def test_unsafe_and_malformed_values_all_named_at_once():
         "THROTTLE_LOGIN_RATE must look like 5/minute",
         "ACCESS_TOKEN_LIFETIME must be a whole number >= 1 (got '0')",
         "NUM_PROXIES must be a whole number >= 0 (got '-1')",
+        # The title column holds 200 characters.
+        "TODO_TITLE_MAX_LENGTH must be a whole number from 1 to 200 (got '201')",
+        "THROTTLE_TODO_WRITE_RATE must look like 5/minute",
         "SECURE_HSTS_PRELOAD must be one of 1/0",
         "LOG_LEVEL must be one of DEBUG, INFO",
     ):
@@ -132,6 +137,8 @@ def test_environment_variables_reach_their_settings():
         "'proxy_ssl': s.SECURE_PROXY_SSL_HEADER, 'hsts': s.SECURE_HSTS_SECONDS, "
         "'upload': s.DATA_UPLOAD_MAX_MEMORY_SIZE, "
         "'accounts': s.ACCOUNTS, "
+        "'todo_limits': [s.TODO_LIMIT_PER_USER, s.TODO_TITLE_MAX_LENGTH, "
+        "s.TODO_DESCRIPTION_MAX_LENGTH], "
         "}))"
     )
     result = run(
@@ -151,6 +158,10 @@ def test_environment_variables_reach_their_settings():
         THROTTLE_LOGIN_FAILURE_RATE="3/minute",
         THROTTLE_USERNAME_FAILURE_RATE="40/day",
         THROTTLE_SIGNUP_RATE="7/day",
+        THROTTLE_TODO_WRITE_RATE="30/minute",
+        TODO_LIMIT_PER_USER="50",
+        TODO_TITLE_MAX_LENGTH="80",
+        TODO_DESCRIPTION_MAX_LENGTH="500",
         NUM_PROXIES="1",
         SECURE_PROXY_SSL_HEADER="1",
         SECURE_HSTS_SECONDS="3600",
@@ -170,6 +181,7 @@ def test_environment_variables_reach_their_settings():
             "login_failure": "3/minute",
             "username_failure": "40/day",
             "signup": "7/day",
+            "todo_write": "30/minute",
         },
         "proxies": 1,
         "hosts": ["api.example.com"],
@@ -190,6 +202,7 @@ def test_environment_variables_reach_their_settings():
             "KEY_ENCRYPTION_KEY_FALLBACKS": ["old-key-encryption-key-" + "9" * 40],
             "JWKS_MAX_AGE": 600,
         },
+        "todo_limits": [50, 80, 500],
     }
 
 
@@ -286,6 +299,16 @@ def get_when_up(port: int, path: str, timeout: float) -> tuple[int, str]:
             connection.close()
 
 
+def test_title_limit_can_be_the_title_column_but_not_more():
+    from todos.models import Todo
+
+    column = Todo._meta.get_field("title").max_length
+    env = {"DEBUG": "1", "TODO_TITLE_MAX_LENGTH": str(column)}
+    assert manage("check", **env).returncode == 0
+    refused = manage("check", **{**env, "TODO_TITLE_MAX_LENGTH": str(column + 1)})
+    assert f"TODO_TITLE_MAX_LENGTH must be a whole number from 1 to {column}" in refused.stderr
+
+
 def test_env_reads_typed_values_and_collects_every_problem():
     env = Env(
         {
@@ -295,6 +318,7 @@ def test_env_reads_typed_values_and_collects_every_problem():
             "RATE": "10/hour",
             "BAD_FLAG": "maybe",
             "BAD_COUNT": "7.5",
+            "BIG_COUNT": "11",
             "BAD_RATE": "0/minute",
             "SAME": "x" * 60,
         }
@@ -306,13 +330,21 @@ def test_env_reads_typed_values_and_collects_every_problem():
     assert env.rate("RATE", "5/minute") == "10/hour"
     assert env.boolean("BAD_FLAG", False) is False
     assert env.integer("BAD_COUNT", 3) == 3
+    assert env.integer("COUNT", 1, maximum=7) == 7
+    assert env.integer("BIG_COUNT", 4, maximum=10) == 4
     assert env.rate("BAD_RATE", "5/minute") == "5/minute"
     assert env.secret("SAME", "dev", required=True) == "x" * 60
     assert env.secret("UNSET", "dev", required=False) == "dev"
-    assert len(env.problems) == 4
+    assert len(env.problems) == 5
     with pytest.raises(ImproperlyConfigured) as refused:
         env.check("hint")
     message = str(refused.value)
-    for name in ("BAD_FLAG", "BAD_COUNT", "BAD_RATE", "SAME is too weak"):
+    for name in (
+        "BAD_FLAG",
+        "BAD_COUNT",
+        "BIG_COUNT must be a whole number from 0 to 10 (got '11')",
+        "BAD_RATE",
+        "SAME is too weak",
+    ):
         assert name in message
     assert message.endswith("\nhint")

@@ -3,6 +3,8 @@
 from django.conf import settings
 from django.db import models
 
+# The columns' own limits (and the admin form's). The API's are settings at most these
+# (TODO_TITLE_MAX_LENGTH, TODO_DESCRIPTION_MAX_LENGTH): changing them needs no migration.
 TITLE_MAX_LENGTH = 200
 DESCRIPTION_MAX_LENGTH = 10_000
 

@@ -2,10 +2,13 @@
 
 from datetime import UTC
 
+from django.conf import settings
+from django.core.validators import MaxLengthValidator
 from rest_framework import serializers
 
 from project.fields import StrictBooleanField, StrictCharField, query_errors
-from todos.models import DESCRIPTION_MAX_LENGTH, TITLE_MAX_LENGTH, Todo
+from todos.models import TITLE_MAX_LENGTH, Todo
+from todos.services import todo_create
 
 TITLE_REQUIRED = "Invalid request. 'title' is required."
 
@@ -14,6 +17,47 @@ def _timestamp() -> serializers.DateTimeField:
     """A read-only timestamp, in UTC whatever TIME_ZONE says, and without looking up the
     current time zone for every value (a list writes two per todo)."""
     return serializers.DateTimeField(read_only=True, default_timezone=UTC)
+
+
+def max_length(setting: str) -> MaxLengthValidator:
+    """A maximum length in characters that the setting gives whenever it is checked.
+
+    Django's validators take a callable limit, and so does the schema (drf-spectacular):
+    both follow the setting as it is now, not as it was when this module was imported.
+    """
+
+    def limit() -> int:
+        return getattr(settings, setting)
+
+    return MaxLengthValidator(
+        limit,
+        # DRF's own text for a too-long string, filled in by Django's validator.
+        message="Ensure this field has no more than %(limit_value)d characters.",
+    )
+
+
+def title_field(**kwargs) -> StrictCharField:
+    """A todo's title: required, non-empty, at most TODO_TITLE_MAX_LENGTH characters."""
+    return StrictCharField(
+        validators=[max_length("TODO_TITLE_MAX_LENGTH")],
+        error_messages={
+            "required": TITLE_REQUIRED,
+            "null": TITLE_REQUIRED,
+            "blank": "Invalid request. 'title' must not be empty.",
+        },
+        **kwargs,
+    )
+
+
+def description_field(**kwargs) -> StrictCharField:
+    """A todo's description: null, empty, or at most TODO_DESCRIPTION_MAX_LENGTH characters."""
+    return StrictCharField(
+        validators=[max_length("TODO_DESCRIPTION_MAX_LENGTH")],
+        allow_null=True,
+        allow_blank=True,
+        trim_whitespace=False,
+        **kwargs,
+    )
 
 
 # Writes every todo's timestamps. Reaching the declared ones through `self.fields` would
@@ -29,27 +73,15 @@ class TodoSerializer(serializers.Serializer):
     """
 
     id = serializers.IntegerField(read_only=True)
-    title = StrictCharField(
-        max_length=TITLE_MAX_LENGTH,
-        error_messages={
-            "required": TITLE_REQUIRED,
-            "null": TITLE_REQUIRED,
-            "blank": "Invalid request. 'title' must not be empty.",
-        },
-    )
+    title = title_field()
     done = StrictBooleanField(required=False)
-    description = StrictCharField(
-        max_length=DESCRIPTION_MAX_LENGTH,
-        required=False,
-        allow_null=True,
-        allow_blank=True,
-        trim_whitespace=False,
-    )
+    description = description_field(required=False)
     created_at = _timestamp()
     updated_at = _timestamp()
 
     def create(self, validated_data) -> Todo:
-        return Todo.objects.create(**validated_data)
+        """A new todo of `owner` (given to save()), within the owner's limit."""
+        return todo_create(**validated_data)
 
     def update(self, todo: Todo, validated_data) -> Todo:
         for name, value in validated_data.items():

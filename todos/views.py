@@ -1,40 +1,34 @@
 """Per-user todo CRUD: another user's todo does not exist for you."""
 
+from collections.abc import Iterator
+
+from django.http import StreamingHttpResponse
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, extend_schema, extend_schema_view
-from rest_framework import exceptions, filters, viewsets
+from rest_framework import filters, viewsets
+from rest_framework.renderers import JSONRenderer
 from rest_framework.response import Response
 
-from project.fields import StrictBooleanField, StrictCharField
-from project.pagination import PAGE_HEADERS, BareListPagination
+from project.fields import StrictBooleanField
+from project.pagination import MAX_LIMIT, PAGE_HEADERS, BareListPagination
 from project.schema import error
-from todos.models import DESCRIPTION_MAX_LENGTH, Todo
-from todos.serializers import TodoFilterSerializer, TodoSerializer
+from todos.exceptions import InvalidTodoRequest, TodoNotFound
+from todos.models import Todo
+from todos.serializers import TodoFilterSerializer, TodoSerializer, description_field
+from todos.throttles import TodoWriteThrottle
 
 PUT_FIELDS = ("title", "done", "description")
+# An unpaged list longer than this is streamed in chunks of this many todos (a page at
+# most), so a worker holds one chunk of it at a time, never the whole list.
+STREAM_CHUNK = MAX_LIMIT
 FILTERS = frozenset(TodoFilterSerializer().fields)
-
-
-class TodoNotFound(exceptions.NotFound):
-    """A todo id that is unknown or another user's: one answer for both."""
-
-    default_detail = "Todo not found"
-    default_code = "todo_not_found"
-
-
-class InvalidTodoRequest(exceptions.ValidationError):
-    """A todo body or filter the contract refuses, with its own message."""
-
-    default_code = "invalid_request"
 
 
 class TodoReplaceSerializer(TodoSerializer):
     """PUT's body, for the schema: all three fields are required (the view checks it)."""
 
     done = StrictBooleanField()
-    description = StrictCharField(
-        max_length=DESCRIPTION_MAX_LENGTH, allow_null=True, allow_blank=True, trim_whitespace=False
-    )
+    description = description_field()
 
 
 TODO_ID = OpenApiParameter("id", OpenApiTypes.INT, OpenApiParameter.PATH, description="A todo id.")
@@ -43,6 +37,13 @@ INVALID_TODO = error(
     "`required`, `null`, `blank`, `max_length`...); details per field under `fields`."
 )
 TODO_NOT_FOUND = error("No such todo of yours: `todo_not_found`.")
+LIMIT_REACHED = error(
+    "Your list already holds `TODO_LIMIT_PER_USER` todos; nothing was added: `todo_limit_reached`."
+)
+WRITES_THROTTLED = error(
+    "Too many todo writes (`THROTTLE_TODO_WRITE_RATE`, per user); retry after "
+    "`Retry-After` seconds: `throttled`."
+)
 
 
 class TodoFilter(filters.BaseFilterBackend):
@@ -65,7 +66,8 @@ class TodoFilter(filters.BaseFilterBackend):
     list=extend_schema(
         operation_id="todos_list",
         description="Your todos, oldest first. `done` and a case-insensitive `title` prefix "
-        "filter; `page` and/or `limit` paginate. Always a bare array.",
+        "filter; `page` and/or `limit` paginate. Always a bare array; unpaged and longer "
+        "than 100 todos, it is streamed (chunked, no Content-Length).",
         parameters=[
             TodoFilterSerializer,
             *PAGE_HEADERS,
@@ -80,8 +82,14 @@ class TodoFilter(filters.BaseFilterBackend):
     ),
     create=extend_schema(
         operation_id="todos_create",
-        description="Create a todo; `done` defaults to false, `description` to null.",
-        responses={201: TodoSerializer, 400: INVALID_TODO},
+        description="Create a todo; `done` defaults to false, `description` to null. "
+        "Refused (409) when your list holds `TODO_LIMIT_PER_USER` todos already.",
+        responses={
+            201: TodoSerializer,
+            400: INVALID_TODO,
+            409: LIMIT_REACHED,
+            429: WRITES_THROTTLED,
+        },
     ),
     retrieve=extend_schema(
         operation_id="todos_retrieve",
@@ -94,25 +102,36 @@ class TodoFilter(filters.BaseFilterBackend):
         description="Replace a todo: `title`, `done` and `description` are all required.",
         parameters=[TODO_ID],
         request=TodoReplaceSerializer,
-        responses={200: TodoSerializer, 400: INVALID_TODO, 404: TODO_NOT_FOUND},
+        responses={
+            200: TodoSerializer,
+            400: INVALID_TODO,
+            404: TODO_NOT_FOUND,
+            429: WRITES_THROTTLED,
+        },
     ),
     partial_update=extend_schema(
         operation_id="todos_update",
         description="Change some fields of a todo; an empty body is a 400.",
         parameters=[TODO_ID],
-        responses={200: TodoSerializer, 400: INVALID_TODO, 404: TODO_NOT_FOUND},
+        responses={
+            200: TodoSerializer,
+            400: INVALID_TODO,
+            404: TODO_NOT_FOUND,
+            429: WRITES_THROTTLED,
+        },
     ),
     destroy=extend_schema(
         operation_id="todos_delete",
         description="Delete a todo.",
         parameters=[TODO_ID],
-        responses={204: None, 404: TODO_NOT_FOUND},
+        responses={204: None, 404: TODO_NOT_FOUND, 429: WRITES_THROTTLED},
     ),
 )
 class TodoViewSet(viewsets.ModelViewSet):
     """GET/POST /todos and GET/PUT/PATCH/DELETE /todos/<id>."""
 
     serializer_class = TodoSerializer
+    throttle_classes = (TodoWriteThrottle,)
     filter_backends = (TodoFilter,)
     pagination_class = BareListPagination
     # Any path segment reaches get_object(), so a bad id is "Todo not found", not a bare 404.
@@ -120,6 +139,37 @@ class TodoViewSet(viewsets.ModelViewSet):
 
     def get_queryset(self):
         return Todo.objects.filter(owner=self.request.user)
+
+    def list(self, request, *args, **kwargs):
+        """The filtered list: a page if asked for, else all of it, streamed past one chunk."""
+        queryset = self.filter_queryset(self.get_queryset())
+        page = self.paginate_queryset(queryset)
+        if page is not None:
+            return self.get_paginated_response(self.get_serializer(page, many=True).data)
+        first = list(queryset[: STREAM_CHUNK + 1])
+        if len(first) <= STREAM_CHUNK:
+            return Response(self.get_serializer(first, many=True).data)
+        return StreamingHttpResponse(
+            self._chunks(queryset, first), content_type=JSONRenderer.media_type
+        )
+
+    def _chunks(self, queryset, first: list) -> Iterator[bytes]:
+        """The JSON array of `queryset`, chunk by chunk, in the bytes JSONRenderer writes.
+
+        Each chunk after `first` is the next STREAM_CHUNK todos by id (keyset, so a todo
+        added or deleted meanwhile never shifts another one in or out of the list).
+        """
+        renderer = JSONRenderer()
+        rows, opening = first, b"["
+        while rows:
+            # Rendered as an array, and its brackets dropped: the same bytes, escapes
+            # included, as the whole list rendered at once.
+            yield opening + renderer.render(self.get_serializer(rows, many=True).data)[1:-1]
+            opening = b","
+            if len(rows) < STREAM_CHUNK:
+                break  # the last chunk: nothing follows it
+            rows = list(queryset.filter(pk__gt=rows[-1].pk)[:STREAM_CHUNK])
+        yield b"]"
 
     def get_object(self):
         pk = self.kwargs["pk"]
