@@ -16,8 +16,9 @@ from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework.permissions import AllowAny, BasePermission
 from rest_framework.response import Response
 
-from accounts import services
+from accounts import refresh, services
 from accounts.clients import client_of
+from accounts.conf import app_settings
 from accounts.exceptions import CrossSiteRequest, DuplicateRefreshCookie, InvalidRefreshToken
 from accounts.serializers import (
     AccessTokenSerializer,
@@ -86,7 +87,7 @@ class RefreshCookie:
 
 def refresh_cookie() -> RefreshCookie:
     """`__Host-refresh_token` on `/` when Secure; `refresh_token` on the cookie routes if not."""
-    if settings.REFRESH_COOKIE_SECURE:
+    if app_settings.REFRESH_COOKIE_SECURE:
         return RefreshCookie(HOST_PREFIX + REFRESH_COOKIE, "/")
     return RefreshCookie(REFRESH_COOKIE, DEVELOPMENT_COOKIE_PATH)
 
@@ -127,7 +128,7 @@ def _write_cookie(response: Response, value: str, *, max_age: int) -> None:
         value,
         max_age=max_age,
         path=cookie.path,
-        secure=settings.REFRESH_COOKIE_SECURE,
+        secure=app_settings.REFRESH_COOKIE_SECURE,
         httponly=True,
         samesite="Strict",
     )
@@ -202,8 +203,8 @@ class BrowserLoginView(CookieView):
     )
     def post(self, request):
         data = validated(CredentialsSerializer, request)
-        _, pair = services.session_login(
-            username=data["username"], password=data["password"], client=client_of(request)
+        _, pair = services.sign_in(
+            request=request, username=data["username"], password=data["password"]
         )
         response = Response({"message": "Login successful", **AccessTokenSerializer(pair).data})
         set_refresh_cookie(response, pair)
@@ -233,7 +234,7 @@ class BrowserRefreshView(CookieView):
     )
     def post(self, request):
         try:
-            pair = services.session_refresh(
+            pair = refresh.refresh_session(
                 refresh_token=read_refresh_cookie(request), client=client_of(request)
             )
         except (InvalidRefreshToken, DuplicateRefreshCookie) as refused:
@@ -285,7 +286,7 @@ class BrowserLogoutView(CookieView):
             response = self.handle_exception(refused)
             clear_refresh_cookie(response)
             return response
-        services.session_end(refresh_token=refresh_token, client=client_of(request))
+        services.logout_by_refresh_token(refresh_token=refresh_token, client=client_of(request))
         response = Response({"message": "Logout successful"})
         clear_refresh_cookie(response)
         return response

@@ -10,12 +10,12 @@ by hand, when the rows pointing to them go just before in statements of their ow
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from django.conf import settings
 from django.db import connections, router, transaction
 from django.db.models import Exists, Max, Min, OuterRef
 from django.utils import timezone
 from rest_framework_simplejwt.token_blacklist.models import BlacklistedToken, OutstandingToken
 
+from accounts.conf import app_settings
 from accounts.models import SecurityEvent, Session, SessionToken
 
 # 10,000 rows a batch: few round trips, short transactions (a fraction of a second on
@@ -104,7 +104,7 @@ def _delete_expired_tokens(now: datetime, batch_size: int, counts: CleanupCounts
 
 def _delete_old_events(now: datetime, batch_size: int, counts: CleanupCounts) -> None:
     """Security events older than SECURITY_EVENT_RETENTION_DAYS, oldest first."""
-    cutoff = now - timedelta(days=settings.SECURITY_EVENT_RETENTION_DAYS)
+    cutoff = now - timedelta(days=app_settings.SECURITY_EVENT_RETENTION_DAYS)
     old = SecurityEvent.objects.filter(created_at__lt=cutoff)
     span = old.aggregate(first=Min("pk"), last=Max("pk"))
     if span["first"] is None:

@@ -26,6 +26,8 @@ DEFAULTS = {
     },
     # The cookie mode's refresh cookie: Secure (and `__Host-`) unless DEBUG is on.
     "REFRESH_COOKIE_SECURE": None,
+    # Where the brute-force counts are shared by every app server; None: in this process.
+    "REDIS_URL": None,
     # Tokens: who issues them (`iss`, and the base of every published URL), for whom.
     "ISSUER": None,
     "AUDIENCE": None,

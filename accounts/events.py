@@ -7,6 +7,7 @@ wrong password) is written on its own. Each event is also one JSON line on the
 kept as rows (a routine rotation, a refused refresh) are logged only.
 """
 
+import enum
 import logging
 from dataclasses import dataclass, field
 
@@ -20,14 +21,24 @@ logger = logging.getLogger("security")
 
 # Alerting reads these: a stolen token, or someone guessing passwords.
 WARNING_KINDS = frozenset({EventKind.REUSE_DETECTED, EventKind.LOCKED_OUT})
-RECORDED_KINDS = frozenset(EventKind.values)
+
+
+class LoggedOnly(enum.StrEnum):
+    """Kinds written as a log line only: as rows they would double the table for no news."""
+
+    REFRESH = "refresh"
+    REFRESH_REFUSED = "refresh_refused"
 
 
 @dataclass
 class Event:
-    """One security event before it is written; callers pass ids and reasons, never secrets."""
+    """One security event before it is written; callers pass ids and reasons, never secrets.
 
-    kind: str
+    `kind` is an EventKind (kept as a row and logged) or a LoggedOnly kind: anything
+    else, a plain string included, raises, so a misspelt kind cannot lose a row.
+    """
+
+    kind: EventKind | LoggedOnly
     user: object = None  # a user, or its primary key
     username: str = ""
     sid: object = None
@@ -35,6 +46,15 @@ class Event:
     reason: str = ""
     actor: object = None
     details: dict = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        if not isinstance(self.kind, (EventKind, LoggedOnly)):
+            raise ValueError(f"Not a security event kind: {self.kind!r}")
+
+    @property
+    def kept(self) -> bool:
+        """Whether this event is a row of the record, not just a log line."""
+        return isinstance(self.kind, EventKind)
 
     def row(self) -> SecurityEvent:
         client = self.client or Client()
@@ -54,7 +74,7 @@ class Event:
     def log(self) -> None:
         level = logging.WARNING if self.kind in WARNING_KINDS else logging.INFO
         security = {
-            "event": self.kind,
+            "event": str(self.kind),
             "user": getattr(self.user, "pk", self.user),
             "sid": str(self.sid) if self.sid else None,
             "ip": self.client.ip if self.client else None,
@@ -62,18 +82,18 @@ class Event:
             **({"actor": getattr(self.actor, "pk", self.actor)} if self.actor else {}),
             **self.details,
         }
-        logger.log(level, self.kind, extra={"security": security})
+        logger.log(level, str(self.kind), extra={"security": security})
 
 
-def security_event(kind: str, **fields) -> None:
+def record(kind: EventKind | LoggedOnly, **fields) -> None:
     """Record one event (see Event for the fields; anything else goes into its details)."""
     known = {name: fields.pop(name) for name in list(fields) if name in Event.__annotations__}
-    security_events([Event(kind, **known, details=fields)])
+    record_all([Event(kind, **known, details=fields)])
 
 
-def security_events(events: list[Event]) -> None:
+def record_all(events: list[Event]) -> None:
     """Record several events with one INSERT, e.g. every session a logout-all ends."""
-    rows = [event.row() for event in events if event.kind in RECORDED_KINDS]
+    rows = [event.row() for event in events if event.kept]
     if rows:
         SecurityEvent.objects.bulk_create(rows)
     for event in events:

@@ -21,12 +21,13 @@ import math
 import unicodedata
 from collections.abc import Callable
 
-from django.conf import settings
 from rest_framework.exceptions import Throttled
 
 from accounts.backends import user_by_username
 from accounts.clients import Client, network
-from accounts.events import security_event
+from accounts.conf import app_settings
+from accounts.events import record
+from accounts.models import EventKind
 from accounts.windows import Claim, Window, claim, first_in_period
 
 API_LOGIN = "api_login"
@@ -54,7 +55,7 @@ def identity(username: str) -> str:
 
 def window(scope: str, *parts: str | None) -> Window:
     """The window of one kind of count for one key, at the rate THROTTLE_RATES sets."""
-    limit, period = parse_rate(settings.THROTTLE_RATES[scope])
+    limit, period = parse_rate(app_settings.THROTTLE_RATES[scope])
     # Hashed: any string a client sends makes a valid, bounded key.
     digest = hashlib.sha256("\0".join(str(part) for part in parts).encode()).hexdigest()
     return Window(f"guard:{scope}:{digest}", limit, period)
@@ -97,8 +98,8 @@ def password_check(
         failure.give_back()
         return verified
     account = user or _account(username)
-    security_event(
-        "login_failed",
+    record(
+        EventKind.LOGIN_FAILED,
         user=account,
         username=looked_up(username),
         client=client,
@@ -130,8 +131,8 @@ def _locked_out(
     """
     if not first_in_period(counted.windows[index]):
         return
-    security_event(
-        "locked_out",
+    record(
+        EventKind.LOCKED_OUT,
         user=user or (_account(username) if username else None),
         username=looked_up(username),
         client=client,

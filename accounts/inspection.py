@@ -74,15 +74,9 @@ def revoke_token(*, raw: str, hint: str | None, client: Client, by_server=None) 
     A token that does not verify, has expired, or whose session already ended changes
     nothing, and the caller still answers 200: RFC 7009 §2.2.
     """
-    from accounts.services import sessions_revoke
-
     inspected = inspect(raw, hint)
     if inspected is None or inspected.session is None or not inspected.is_active():
         return False
-    sessions = Session.objects.filter(pk=inspected.session.pk)
     details = {"resource_server": by_server.name} if by_server is not None else {}
-    return bool(
-        sessions_revoke(
-            sessions=sessions, reason=RevokeReason.REVOKED_BY_CLIENT, client=client, **details
-        )
-    )
+    sessions = Session.objects.filter(pk=inspected.session.pk)
+    return bool(sessions.revoke(RevokeReason.REVOKED_BY_CLIENT, client=client, **details))

@@ -15,7 +15,7 @@ from django.dispatch import receiver
 
 from accounts.clients import client_of
 from accounts.models import RevokeReason, Session, SessionKind
-from accounts.services import admin_session_open, sessions_revoke
+from accounts.services import open_admin_session
 
 # Where the Django session keeps the id of its accounts.Session.
 SESSION_ID_KEY = "_accounts_session_id"
@@ -41,16 +41,17 @@ def current_admin_session(request) -> Session | None:
 
 
 @receiver(user_logged_in, dispatch_uid="accounts.signins.opened")
-def open_sign_in_session(sender, request, user, **kwargs) -> None:
+def open_sign_in_session(sender, request, user, session=None, **kwargs) -> None:
     """A Django sign-in opens a session of kind "admin", and the Django session names it.
 
     Its `login` event is written here, for every login view alike. Signing in again
-    in the same browser ends the sign-in it replaces.
+    in the same browser ends the sign-in it replaces. The API's own login sends this
+    signal too, with the `session` it opened: that one has a session already.
     """
-    if getattr(request, "session", None) is None:
-        # Sent by code with no browser behind it (no Django session): nothing signs in.
+    if session is not None or getattr(request, "session", None) is None:
+        # The API's login, or code with no browser behind it: nothing to open here.
         return
-    session = admin_session_open(
+    session = open_admin_session(
         user=user, client=client_of(request), replaces=signed_in_session_id(request)
     )
     request.session[SESSION_ID_KEY] = str(session.pk)
@@ -63,7 +64,7 @@ def end_sign_in_session(sender, request, user, **kwargs) -> None:
     if user is None or sid is None:
         return
     sessions = Session.objects.active().filter(pk=sid, user=user, kind=SessionKind.ADMIN)
-    sessions_revoke(sessions=sessions, reason=RevokeReason.LOGOUT, client=client_of(request))
+    sessions.revoke(RevokeReason.LOGOUT, client=client_of(request))
 
 
 class SignInSessionMiddleware:

@@ -100,27 +100,26 @@ def successor_jti(parent_jti: str, kind: str) -> str:
 
 
 def mint_pair(
-    *,
-    user_id,
-    sid,
-    issued_at: datetime,
-    refresh_expires_at: datetime,
-    parent_jti: str | None = None,
-    kid: str | None = None,
+    *, session, issued_at: datetime, parent_jti: str | None = None, kid: str | None = None
 ) -> tuple[TokenPair, SessionRefreshToken]:
-    """A session's access and refresh token, issued at `issued_at`.
+    """The access and refresh token `session` issues at `issued_at`: the one way a pair is made.
 
     At login (no parent) the jtis are random. At a rotation they derive from the
-    parent's jti, and every claim comes from the arguments, so minting again from the
-    same arguments gives the same claims, and the same bytes wherever the signature is
-    deterministic (HS*, RS*, EdDSA) and the key the same (`kid`, the one that signed it
-    first): that is how a forgiven replay gets the very same pair.
+    parent's jti, and every claim comes from the session and the arguments, so minting
+    again from the same arguments gives the same claims, and the same bytes wherever the
+    signature is deterministic (HS*, RS*, EdDSA) and the key the same (`kid`, the one
+    that signed it first): that is how a forgiven replay gets the very same pair.
+    The refresh token lives REFRESH_TOKEN_LIFETIME (the idle timeout, renewed by each
+    rotation), never past the session's absolute expiry.
     """
+    refresh_expires_at = min(
+        issued_at + simplejwt.api_settings.REFRESH_TOKEN_LIFETIME, session.expires_at
+    )
     kid = token_backend.key_for_signing(kid).kid
     jti = simplejwt.api_settings.JTI_CLAIM
     refresh = SessionRefreshToken()
-    refresh[simplejwt.api_settings.USER_ID_CLAIM] = str(user_id)
-    refresh[SESSION_CLAIM] = str(sid)
+    refresh[simplejwt.api_settings.USER_ID_CLAIM] = str(session.user_id)
+    refresh[SESSION_CLAIM] = str(session.pk)
     refresh.set_iat(at_time=issued_at)
     refresh.set_exp(from_time=issued_at, lifetime=refresh_expires_at - issued_at)
     if parent_jti is not None:

@@ -1,4 +1,10 @@
-"""Account writes through the API: signing up, and changing a password."""
+"""Account writes: signing up, and the changes that end a user's sessions.
+
+A password set or disabled, or a deactivation, made here ends every session of the user
+(but the caller's own, where they keep it) and names who did it (`by`, an argument).
+The same changes made any other way (`save()` from code, `manage.py changepassword`)
+are caught by accounts.hooks, which come back here without an actor.
+"""
 
 from django.contrib.auth import get_user_model
 from django.contrib.auth.hashers import make_password
@@ -12,17 +18,22 @@ from django.db import IntegrityError, transaction
 from rest_framework import serializers
 
 from accounts.clients import Client
-from accounts.events import security_event
+from accounts.events import record
 from accounts.exceptions import UsernameTaken, WrongPassword
 from accounts.guard import API_PASSWORD_CHANGE, password_check, signup_check
-from accounts.hooks import EndSessionsOnPasswordChange, changed_by, end_sessions
 from accounts.lookalikes import lookalike_taken
-from accounts.models import RevokeReason, Session
+from accounts.models import EventKind, RevokeReason, Session
 
 User = get_user_model()
 
+# The account change each kind of event records, and the reason its sessions end.
+ENDS_SESSIONS = {
+    EventKind.PASSWORD_CHANGED: RevokeReason.PASSWORD_CHANGE,
+    EventKind.USER_DEACTIVATED: RevokeReason.USER_DEACTIVATED,
+}
 
-def user_signup(*, username: str, password: str, client: Client):
+
+def sign_up(*, username: str, password: str, client: Client):
     """Create a user after the signup rate and Django's password validators allow it.
 
     A name that is taken, or a lookalike of one (accounts.lookalikes), is refused.
@@ -35,7 +46,7 @@ def user_signup(*, username: str, password: str, client: Client):
     try:
         with transaction.atomic():
             user = User.objects.create_user(username=username, password=password)
-            security_event("signup", user=user, client=client)
+            record(EventKind.SIGNUP, user=user, client=client)
     except IntegrityError:
         # Two signups of one name or of lookalikes raced past the check above; a unique
         # index (the username's, or a lookalike key's) decided.
@@ -43,7 +54,7 @@ def user_signup(*, username: str, password: str, client: Client):
     return user
 
 
-def password_change(
+def change_password(
     *, user, session: Session, old_password: str, new_password: str, client: Client
 ) -> int:
     """Change the password and end every other session of the user; returns how many.
@@ -61,32 +72,95 @@ def password_change(
     if verified is None:
         raise WrongPassword()
     _validate_password(new_password, user, field="new_password")
-    return password_set(user=user, password=new_password, keep=session, client=client)
+    return set_password(user=user, password=new_password, keep=session, client=client)
 
 
-def password_set(*, user, password: str, keep: Session | None, client: Client) -> int:
+def set_password(
+    *, user, password: str, keep: Session | None = None, by=None, client: Client | None = None
+) -> int:
     """Save a new, validated password and end every session of the user but `keep`.
 
-    For a user changing their own password where they are signed in (the API, the
-    admin's "change my password"): that sign-in survives, every other one ends.
+    `keep` is the caller's own sign-in, where a user changes their own password (the
+    API, the admin's "change my password"): it survives, every other session ends.
+    `by` is the staff user who set someone else's password. Returns how many ended.
     """
     with transaction.atomic():
-        # Not set_password(): then save() would call every validator's password_changed(),
-        # and the session hook among them ends all sessions, this one too. This path ends
-        # the others itself, and tells the remaining validators below (accounts.hooks).
+        # Not set_password(): save() would then call every validator's password_changed(),
+        # the session hook among them, which ends every session with no actor. Here the
+        # sessions end below, and the other validators are told after.
         user.password = make_password(password)
         user.save(update_fields=["password"])
-        changed_by(user, client=client)
-        revoked = end_sessions(
-            user=user, reason=RevokeReason.PASSWORD_CHANGE, event="password_changed", keep=keep
+        ended = account_changed(
+            user=user, kind=EventKind.PASSWORD_CHANGED, keep=keep, by=by, client=client
         )
+    from accounts.hooks import EndSessionsOnPasswordChange
+
     others = [
         validator
         for validator in get_default_password_validators()
         if not isinstance(validator, EndSessionsOnPasswordChange)
     ]
     password_changed(password, user, password_validators=others)
-    return revoked
+    return ended
+
+
+def disable_password(*, user, by=None, client: Client | None = None) -> int:
+    """Make the password unusable (no password sign-in any more) and end every session."""
+    with transaction.atomic():
+        unusable = make_password(None)
+        # A row update: the save hooks would end the sessions without naming `by`.
+        type(user)._default_manager.filter(pk=user.pk).update(password=unusable)
+        user.password = unusable
+        return account_changed(
+            user=user,
+            kind=EventKind.PASSWORD_CHANGED,
+            by=by,
+            client=client,
+            password_disabled=True,
+        )
+
+
+def deactivate(*, user, by=None, client: Client | None = None) -> int:
+    """Turn the user's `is_active` off and end every session for good; returns how many."""
+    with transaction.atomic():
+        # A row update: the save hooks would end the sessions without naming `by`.
+        changed = type(user)._default_manager.filter(pk=user.pk, is_active=True)
+        changed = changed.update(is_active=False)
+        user.is_active = False
+        if not changed:
+            return 0  # already inactive: its sessions ended when it was deactivated
+        return account_changed(user=user, kind=EventKind.USER_DEACTIVATED, by=by, client=client)
+
+
+def account_changed(
+    *,
+    user,
+    kind: EventKind,
+    keep: Session | None = None,
+    by=None,
+    client: Client | None = None,
+    **details,
+) -> int:
+    """End every session of `user` (but `keep`) for an account change, and record the change.
+
+    In the caller's transaction (or its own): the change, the revocations and the
+    events commit together. Returns how many sessions ended.
+    """
+    sessions = Session.objects.filter(user=user)
+    if keep is not None:
+        sessions = sessions.exclude(pk=keep.pk)
+    with transaction.atomic():
+        ended = sessions.revoke(ENDS_SESSIONS[kind], by=by, client=client)
+        record(
+            kind,
+            user=user,
+            sid=keep.id if keep else None,
+            client=client,
+            actor=by,
+            revoked_sessions=ended,
+            **details,
+        )
+    return ended
 
 
 def _validate_password(password: str, user, *, field: str) -> None:

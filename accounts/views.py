@@ -15,6 +15,7 @@ from accounts import services, users
 from accounts.clients import client_of
 from accounts.exceptions import AccessTokenRequired, SessionNotFound
 from accounts.models import RevokeReason, SecurityEvent, Session
+from accounts.refresh import refresh_session
 from accounts.serializers import (
     CredentialsSerializer,
     LoginResultSerializer,
@@ -81,7 +82,7 @@ class SignupView(PublicAPIView):
     )
     def post(self, request):
         data = validated(SignupSerializer, request)
-        users.user_signup(
+        users.sign_up(
             username=data["username"], password=data["password"], client=client_of(request)
         )
         return Response(
@@ -109,8 +110,8 @@ class LoginView(PublicAPIView):
     )
     def post(self, request):
         data = validated(CredentialsSerializer, request)
-        _, pair = services.session_login(
-            username=data["username"], password=data["password"], client=client_of(request)
+        _, pair = services.sign_in(
+            request=request, username=data["username"], password=data["password"]
         )
         return token_response({"message": "Login successful", **TokenPairSerializer(pair).data})
 
@@ -133,9 +134,7 @@ class RefreshView(PublicAPIView):
     )
     def post(self, request):
         data = validated(RefreshTokenSerializer, request)
-        pair = services.session_refresh(
-            refresh_token=data["refresh_token"], client=client_of(request)
-        )
+        pair = refresh_session(refresh_token=data["refresh_token"], client=client_of(request))
         return token_response(TokenPairSerializer(pair).data)
 
 
@@ -173,7 +172,7 @@ class LogoutView(APIView):
     )
     def post(self, request):
         data = validated(RefreshTokenSerializer, request)
-        services.session_logout(
+        services.logout(
             session=request.auth,
             refresh_token=data["refresh_token"],
             client=client_of(request),
@@ -192,13 +191,10 @@ class LogoutAllView(APIView):
     )
     def post(self, request):
         data = validated(LogoutAllSerializer, request)
-        keep = request.auth if data["keep_current"] else None
-        count = services.session_revoke_all(
-            user=request.user,
-            reason=RevokeReason.LOGOUT_ALL,
-            keep=keep,
-            client=client_of(request),
-        )
+        sessions = Session.objects.filter(user=request.user)
+        if data["keep_current"]:
+            sessions = sessions.exclude(pk=request.auth.pk)
+        count = sessions.revoke(RevokeReason.LOGOUT_ALL, client=client_of(request))
         return Response({"message": "Logout successful", "revoked": count})
 
 
@@ -258,13 +254,11 @@ class SessionDetailView(APIView):
             sid = UUID(session_id)  # any spelling of a UUID, upper case included
         except ValueError:
             raise SessionNotFound() from None
-        session = Session.objects.filter(pk=sid, user=request.user).first()
-        if session is None:
+        sessions = Session.objects.filter(pk=sid, user=request.user)
+        if not sessions.exists():
             # Another user's session does not exist for you.
             raise SessionNotFound()
-        services.session_revoke(
-            session=session, reason=RevokeReason.USER, client=client_of(request)
-        )
+        sessions.revoke(RevokeReason.USER, client=client_of(request))
         return Response(status=status.HTTP_204_NO_CONTENT)
 
 
@@ -289,7 +283,7 @@ class PasswordChangeView(APIView):
     )
     def post(self, request):
         data = validated(PasswordChangeSerializer, request)
-        users.password_change(
+        users.change_password(
             user=request.user,
             session=request.auth,
             old_password=data["old_password"],

@@ -20,8 +20,9 @@ import time
 import uuid
 from dataclasses import dataclass, field
 
-from django.conf import settings
 from redis import Redis
+
+from accounts.conf import app_settings
 
 # Bounded waits: an unreachable Redis is a quick 503, not a hung worker.
 REDIS_TIMEOUT_SECONDS = 2
@@ -89,7 +90,8 @@ def now_ms() -> int:
 
 def store():
     """Redis when REDIS_URL is set, else this process's memory; read on every call."""
-    return redis_store(settings.REDIS_URL) if settings.REDIS_URL else memory
+    url = app_settings.REDIS_URL
+    return redis_store(url) if url else memory
 
 
 # KEYS: the windows' keys. ARGV: now (ms), the token, then each window's limit and period

@@ -28,7 +28,7 @@ from rest_framework_simplejwt.tokens import RefreshToken
 
 from accounts.clients import Client as ApiClient
 from accounts.models import Session, SessionToken
-from accounts.services import session_create
+from accounts.services import open_session
 from bench.config import BENCH_USERNAME, REFRESHING, SIDES
 from tests.querycount import QueryCounter
 from todos.models import Todo
@@ -64,7 +64,7 @@ def mint(ours: int = 0, stock: int = 0, username: str = BENCH_USERNAME) -> dict:
     user = get_user_model().objects.get(username=username)
     pairs = {"ours": [], "stock": []}
     for _ in range(ours):
-        _, pair = session_create(user=user, client=ApiClient("127.0.0.1", "bench"))
+        _, pair = open_session(user=user, client=ApiClient("127.0.0.1", "bench"))
         pairs["ours"].append({"access": pair.access, "refresh": pair.refresh})
     for _ in range(stock):
         # for_user records the OutstandingToken row, as stock login does.

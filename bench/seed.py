@@ -138,7 +138,7 @@ class Seeder:
         self.writer = writer
         self.now = timezone.now()
         self.expired = expired
-        self.absolute = settings.SESSION_ABSOLUTE_LIFETIME
+        self.absolute = settings.ACCOUNTS["SESSION_ABSOLUTE_LIFETIME"]
         self.idle = simplejwt.api_settings.REFRESH_TOKEN_LIFETIME
         self.random = random.Random()  # made-up data, not secrets
         self.sessions_seeded = 0

@@ -13,6 +13,15 @@ INSTALLED_APPS = [*INSTALLED_APPS, "bench"]  # noqa: F405
 
 ROOT_URLCONF = "bench.urls"
 
+# The stock side's TokenRefreshView rotates and blacklists as SimpleJWT documents it;
+# the product's own routes do not read these.
+SIMPLE_JWT = {
+    **SIMPLE_JWT,  # noqa: F405
+    "ROTATE_REFRESH_TOKENS": True,
+    "BLACKLIST_AFTER_ROTATION": True,
+    "UPDATE_LAST_LOGIN": False,
+}
+
 # Plain HTTP on 127.0.0.1: no redirect to HTTPS.
 SECURE_SSL_REDIRECT = False
 

@@ -206,9 +206,6 @@ SECURE_CONTENT_TYPE_NOSNIFF = True
 X_FRAME_OPTIONS = "DENY"
 SESSION_COOKIE_SECURE = env.boolean("SESSION_COOKIE_SECURE", not DEBUG)
 CSRF_COOKIE_SECURE = env.boolean("CSRF_COOKIE_SECURE", not DEBUG)
-# The cookie mode's refresh cookie (accounts.browser) only over HTTPS; off with DEBUG so
-# `make run` works on http://localhost:8000.
-REFRESH_COOKIE_SECURE = env.boolean("REFRESH_COOKIE_SECURE", not DEBUG)
 SECURE_SSL_REDIRECT = env.boolean("SECURE_SSL_REDIRECT", not DEBUG)
 SECURE_HSTS_SECONDS = env.integer("SECURE_HSTS_SECONDS", 0 if DEBUG else 31536000)
 SECURE_HSTS_INCLUDE_SUBDOMAINS = env.boolean("SECURE_HSTS_INCLUDE_SUBDOMAINS", not DEBUG)
@@ -257,18 +254,6 @@ REST_FRAMEWORK = {
     "NUM_PROXIES": env.integer("NUM_PROXIES", 0),
 }
 
-# Rate limits (accounts/guard.py), read on every request: password checks per client
-# address, wrong passwords per normalized username and address, wrong passwords per
-# username from every address, signups per address.
-THROTTLE_RATES = {
-    "login": env.rate("THROTTLE_LOGIN_RATE", "60/minute"),
-    "login_failure": env.rate("THROTTLE_LOGIN_FAILURE_RATE", "5/minute"),
-    "username_failure": env.rate("THROTTLE_USERNAME_FAILURE_RATE", "30/hour"),
-    "signup": env.rate("THROTTLE_SIGNUP_RATE", "20/hour"),
-    # Todo writes (POST, PUT, PATCH, DELETE) per user (todos.throttles).
-    "todo_write": env.rate("THROTTLE_TODO_WRITE_RATE", "120/minute"),
-}
-
 SIMPLE_JWT = {
     "ACCESS_TOKEN_LIFETIME": timedelta(
         seconds=env.integer("ACCESS_TOKEN_LIFETIME", 15 * 60, minimum=1)
@@ -277,9 +262,6 @@ SIMPLE_JWT = {
     "REFRESH_TOKEN_LIFETIME": timedelta(
         seconds=env.integer("REFRESH_TOKEN_LIFETIME", 7 * 24 * 3600, minimum=1)
     ),
-    "ROTATE_REFRESH_TOKENS": True,
-    "BLACKLIST_AFTER_ROTATION": True,
-    "UPDATE_LAST_LOGIN": False,
     # The HMAC secret, for HS*; public-key algorithms sign with the key ring instead.
     "ALGORITHM": JWT_ALGORITHM if JWT_ALGORITHM.startswith("HS") else "HS256",
     "SIGNING_KEY": JWT_SIGNING_KEY or SECRET_KEY,
@@ -289,28 +271,47 @@ SIMPLE_JWT = {
     "LEEWAY": 0,
 }
 
-# A session's absolute lifetime; rotation never extends a session past it.
-SESSION_ABSOLUTE_LIFETIME = timedelta(
-    seconds=env.integer("SESSION_ABSOLUTE_LIFETIME", 30 * 24 * 3600, minimum=1)
-)
-# Seconds after a rotation during which the token it replaced (that one only) gets the
-# very same new pair again: a retry or a second tab keeps its session. Anything else
-# rotated out ends the session. 0 is strict reuse detection (RFC 9700 §4.14.2).
-REFRESH_REUSE_GRACE_SECONDS = env.integer("REFRESH_REUSE_GRACE_SECONDS", 10)
-
-# Active sessions a user may hold; past it a new login ends the oldest. 0: no limit.
-SESSION_LIMIT_PER_USER = env.integer("SESSION_LIMIT_PER_USER", 0)
 # Per user: how many todos, and how long a title and a description may be. Together they
 # bound the body of an unpaged GET /todos (docs/configuration.md has the arithmetic).
 TODO_LIMIT_PER_USER = env.integer("TODO_LIMIT_PER_USER", 1000, minimum=1)
 # The title column holds 200 characters (todos.models.TITLE_MAX_LENGTH).
 TODO_TITLE_MAX_LENGTH = env.integer("TODO_TITLE_MAX_LENGTH", 200, minimum=1, maximum=200)
 TODO_DESCRIPTION_MAX_LENGTH = env.integer("TODO_DESCRIPTION_MAX_LENGTH", 2000)
-# Days the security record keeps an event; `manage.py cleanup_tokens` deletes older ones.
-SECURITY_EVENT_RETENTION_DAYS = env.integer("SECURITY_EVENT_RETENTION_DAYS", 90, minimum=1)
+# Todo writes (POST, PUT, PATCH, DELETE) per user, in any window of that length.
+TODO_WRITE_RATE = env.rate("THROTTLE_TODO_WRITE_RATE", "120/minute")
 
 # The accounts app's own settings (accounts/conf.py has every key and its default).
 ACCOUNTS = {
+    # A session's absolute lifetime; rotation never extends a session past it.
+    "SESSION_ABSOLUTE_LIFETIME": timedelta(
+        seconds=env.integer("SESSION_ABSOLUTE_LIFETIME", 30 * 24 * 3600, minimum=1)
+    ),
+    # Seconds after a rotation during which the token it replaced (that one only, from
+    # the client it served) gets the very same new pair again: a retry or a second tab
+    # keeps its session. Anything else rotated out ends the session. 0 is strict reuse
+    # detection (RFC 9700 §4.14.2).
+    "REFRESH_REUSE_GRACE_SECONDS": env.integer("REFRESH_REUSE_GRACE_SECONDS", 10),
+    # Active sessions a user may hold; past it a new login ends the oldest. 0: no limit.
+    "SESSION_LIMIT_PER_USER": env.integer("SESSION_LIMIT_PER_USER", 0),
+    # Days the security record keeps an event; `manage.py cleanup_tokens` deletes older ones.
+    "SECURITY_EVENT_RETENTION_DAYS": env.integer("SECURITY_EVENT_RETENTION_DAYS", 90, minimum=1),
+    # Brute-force limits (accounts.guard), in any window of that length: password checks
+    # per client address, wrong passwords per normalized username and address, wrong
+    # passwords per username from every address, signups per address; and the RFC
+    # endpoints' rates per resource server (or address).
+    "THROTTLE_RATES": {
+        "login": env.rate("THROTTLE_LOGIN_RATE", "60/minute"),
+        "login_failure": env.rate("THROTTLE_LOGIN_FAILURE_RATE", "5/minute"),
+        "username_failure": env.rate("THROTTLE_USERNAME_FAILURE_RATE", "30/hour"),
+        "signup": env.rate("THROTTLE_SIGNUP_RATE", "20/hour"),
+        "introspection": env.rate("THROTTLE_INTROSPECTION_RATE", "1200/minute"),
+        "revocation": env.rate("THROTTLE_REVOCATION_RATE", "120/minute"),
+    },
+    # The cookie mode's refresh cookie only over HTTPS (and `__Host-`); off with DEBUG so
+    # `make run` works on http://localhost:8000.
+    "REFRESH_COOKIE_SECURE": env.boolean("REFRESH_COOKIE_SECURE", not DEBUG),
+    # The brute-force counts are shared through Redis when it is set.
+    "REDIS_URL": REDIS_URL or None,
     "SIGNING_ALGORITHM": JWT_ALGORITHM,
     "ISSUER": JWT_ISSUER,
     "AUDIENCE": env.text("JWT_AUDIENCE") or None,

@@ -82,9 +82,9 @@ def store(request, settings):
 
         url = request.getfixturevalue("redis_server")
         Redis.from_url(url).flushdb()
-        settings.REDIS_URL = url
+        settings.ACCOUNTS = {**settings.ACCOUNTS, "REDIS_URL": url}
     else:
-        settings.REDIS_URL = ""
+        settings.ACCOUNTS = {**settings.ACCOUNTS, "REDIS_URL": ""}
     return request.param
 
 

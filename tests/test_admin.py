@@ -8,10 +8,11 @@ from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 from django.utils import timezone
 
+from accounts import services
 from accounts.admin import sessions as sessions_admin
 from accounts.clients import Client
 from accounts.models import RevokeReason, Session
-from accounts.services import session_create, session_refresh
+from accounts.refresh import refresh_session
 
 CHANGELIST = reverse("admin:accounts_session_changelist")
 
@@ -25,7 +26,7 @@ def open_session(db):
     """Open a session for `user` straight through the session service."""
 
     def make(user, ip="192.0.2.10", user_agent="TodoApp/1.0 okhttp/4.12.0"):
-        return session_create(user=user, client=Client(ip, user_agent))
+        return services.open_session(user=user, client=Client(ip, user_agent))
 
     return make
 
@@ -167,7 +168,7 @@ def test_search_uses_exact_comparisons_an_index_can_serve(admin_client, user, op
 
 def test_detail_page_shows_the_refresh_token_chain(admin_client, user, open_session):
     session, pair = open_session(user)
-    session_refresh(refresh_token=pair.refresh)
+    refresh_session(refresh_token=pair.refresh)
     first, second = session.token_links.select_related("token").order_by("token_id")
 
     content = admin_client.get(change_url(session)).content.decode()
@@ -184,7 +185,7 @@ def test_detail_page_bounds_the_chain_and_links_the_rest(
     monkeypatch.setattr(sessions_admin, "CHAIN_ROWS", 2)
     session, pair = open_session(user)
     for _ in range(2):
-        pair = session_refresh(refresh_token=pair.refresh)
+        pair = refresh_session(refresh_token=pair.refresh)
     oldest, *newest = session.token_links.select_related("token").order_by("token_id")
 
     content = admin_client.get(change_url(session)).content.decode()

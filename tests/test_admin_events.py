@@ -7,10 +7,10 @@ from django.test import Client as BrowserClient
 from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 
+from accounts import events
 from accounts.clients import Client
-from accounts.events import security_event
-from accounts.models import SecurityEvent, Session
-from accounts.services import session_create
+from accounts.models import EventKind, SecurityEvent, Session
+from accounts.services import open_session
 
 EVENTS = reverse("admin:accounts_securityevent_changelist")
 
@@ -18,10 +18,10 @@ EVENTS = reverse("admin:accounts_securityevent_changelist")
 @pytest.fixture
 def record(user, other_user):
     """Two users' sign-ins, a failure and a revocation."""
-    mine, _ = session_create(user=user, client=Client("198.51.100.1", "okhttp/4.12.0"))
-    security_event("login", user=user, sid=mine.pk, client=Client("198.51.100.1"))
-    security_event("login_failed", user=user, client=Client("203.0.113.9"), door="api_login")
-    security_event("login", user=other_user, client=Client("192.0.2.1"))
+    mine, _ = open_session(user=user, client=Client("198.51.100.1", "okhttp/4.12.0"))
+    events.record(EventKind.LOGIN, user=user, sid=mine.pk, client=Client("198.51.100.1"))
+    events.record(EventKind.LOGIN_FAILED, user=user, client=Client("203.0.113.9"), door="api_login")
+    events.record(EventKind.LOGIN, user=other_user, client=Client("192.0.2.1"))
     return mine
 
 
@@ -105,7 +105,7 @@ def test_staff_need_the_view_permission(make_user, record):
 @pytest.mark.parametrize("rows", [1, 40])
 def test_changelist_query_count_is_fixed(admin_client, user, rows):
     for n in range(rows):
-        security_event("login_failed", user=user, client=Client(f"10.0.0.{n % 250}"))
+        events.record(EventKind.LOGIN_FAILED, user=user, client=Client(f"10.0.0.{n % 250}"))
     with CaptureQueriesContext(connection) as queries:
         assert admin_client.get(EVENTS).status_code == 200
     # Django session and user of the admin, its sign-in's session, the count, the page

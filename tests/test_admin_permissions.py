@@ -7,7 +7,8 @@ from django.urls import reverse
 
 from accounts.clients import Client as ApiClient
 from accounts.models import RevokeReason, Session
-from accounts.services import session_create, session_refresh
+from accounts.refresh import refresh_session
+from accounts.services import open_session
 
 SESSIONS = reverse("admin:accounts_session_changelist")
 OUTSTANDING = reverse("admin:token_blacklist_outstandingtoken_changelist")
@@ -32,8 +33,8 @@ def staff_client(make_user):
 @pytest.fixture
 def victim_session(user):
     """An active session of `user`, with one rotated-out (blacklisted) token."""
-    session, pair = session_create(user=user, client=ApiClient("192.0.2.10", "test"))
-    session_refresh(refresh_token=pair.refresh)
+    session, pair = open_session(user=user, client=ApiClient("192.0.2.10", "test"))
+    refresh_session(refresh_token=pair.refresh)
     return session
 
 

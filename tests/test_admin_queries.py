@@ -9,7 +9,8 @@ from rest_framework_simplejwt.token_blacklist.models import OutstandingToken
 from accounts.admin import paginators
 from accounts.clients import Client
 from accounts.models import Session
-from accounts.services import session_create, session_refresh
+from accounts.refresh import refresh_session
+from accounts.services import open_session
 
 # pg_class and its row estimates exist on PostgreSQL only.
 needs_postgresql = pytest.mark.skipif(
@@ -46,8 +47,8 @@ def open_sessions(user, count: int) -> list[Session]:
     """`count` sessions, each rotated once: two tokens each, one of them blacklisted."""
     sessions = []
     for _ in range(count):
-        session, pair = session_create(user=user, client=Client("192.0.2.10", "test"))
-        session_refresh(refresh_token=pair.refresh)
+        session, pair = open_session(user=user, client=Client("192.0.2.10", "test"))
+        refresh_session(refresh_token=pair.refresh)
         sessions.append(session)
     return sessions
 
@@ -94,9 +95,9 @@ def test_token_pages_cost_three_queries(admin_client, user, django_assert_num_qu
 def test_session_page_query_count_is_fixed(
     admin_client, user, django_assert_num_queries, rotations
 ):
-    session, pair = session_create(user=user, client=Client("192.0.2.10", "test"))
+    session, pair = open_session(user=user, client=Client("192.0.2.10", "test"))
     for _ in range(rotations):
-        pair = session_refresh(refresh_token=pair.refresh)
+        pair = refresh_session(refresh_token=pair.refresh)
 
     # the session with its user, then its token chain with blacklist rows
     url = reverse("admin:accounts_session_change", args=[session.pk])

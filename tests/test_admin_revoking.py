@@ -6,9 +6,9 @@ from django.test import Client
 from django.urls import reverse
 from django.utils import timezone
 
+from accounts import services
 from accounts.clients import Client as ApiClient
 from accounts.models import RevokeReason, SecurityEvent, Session
-from accounts.services import session_create
 from tests.conftest import bearer
 
 CHANGELIST = reverse("admin:accounts_session_changelist")
@@ -27,7 +27,7 @@ def open_session(db):
     """Open a session for `user` straight through the session service."""
 
     def make(user):
-        return session_create(user=user, client=ApiClient("192.0.2.10", "TodoApp/1.0"))
+        return services.open_session(user=user, client=ApiClient("192.0.2.10", "TodoApp/1.0"))
 
     return make
 

@@ -8,7 +8,8 @@ from rest_framework_simplejwt.token_blacklist.models import BlacklistedToken, Ou
 from accounts.admin.tokens import token_fingerprint
 from accounts.clients import Client
 from accounts.models import RevokeReason, Session
-from accounts.services import session_create, session_refresh
+from accounts.refresh import refresh_session
+from accounts.services import open_session
 from accounts.tokens import fingerprint
 
 OUTSTANDING = reverse("admin:token_blacklist_outstandingtoken_changelist")
@@ -18,8 +19,8 @@ BLACKLISTED = reverse("admin:token_blacklist_blacklistedtoken_changelist")
 @pytest.fixture
 def rotated(user):
     """A session whose first refresh token was rotated out (and so blacklisted)."""
-    session, pair = session_create(user=user, client=Client("192.0.2.10", "test"))
-    session_refresh(refresh_token=pair.refresh)
+    session, pair = open_session(user=user, client=Client("192.0.2.10", "test"))
+    refresh_session(refresh_token=pair.refresh)
     first, second = OutstandingToken.objects.order_by("id")
     return session, first, second
 
@@ -54,7 +55,7 @@ def test_outstanding_list_is_newest_first_with_session_and_blacklist(admin_clien
 )
 def test_outstanding_search_finds_the_token(admin_client, rotated, make_user, term):
     session, first, _ = rotated
-    other, _ = session_create(user=make_user("bob"), client=Client(None, ""))
+    other, _ = open_session(user=make_user("bob"), client=Client(None, ""))
 
     response = admin_client.get(OUTSTANDING, {"q": term(session, first)})
 
@@ -107,7 +108,7 @@ def test_token_pages_offer_no_delete(admin_client, rotated):
 
 def test_outstanding_action_revokes_the_tokens_sessions(admin_client, rotated, user):
     session, first, _ = rotated
-    untouched, _ = session_create(user=user, client=Client(None, ""))
+    untouched, _ = open_session(user=user, client=Client(None, ""))
 
     response = admin_client.post(
         OUTSTANDING, {"action": "revoke_sessions", "_selected_action": [first.pk]}
@@ -135,8 +136,8 @@ def test_blacklisted_list_shows_jti_user_and_session(admin_client, rotated):
 
 def test_blacklisted_search_by_session_id(admin_client, rotated, make_user):
     session, first, _ = rotated
-    _, pair = session_create(user=make_user("bob"), client=Client(None, ""))
-    session_refresh(refresh_token=pair.refresh)
+    _, pair = open_session(user=make_user("bob"), client=Client(None, ""))
+    refresh_session(refresh_token=pair.refresh)
 
     response = admin_client.get(BLACKLISTED, {"q": str(session.pk)})
 

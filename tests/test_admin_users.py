@@ -6,10 +6,10 @@ from django.contrib.admin.models import LogEntry
 from django.urls import reverse
 from django.utils import timezone
 
+from accounts import services
 from accounts.admin.users import INLINE_ROWS
 from accounts.clients import Client
 from accounts.models import RevokeReason, Session
-from accounts.services import session_create
 from tests.conftest import bearer
 
 USERS = reverse("admin:auth_user_changelist")
@@ -20,7 +20,7 @@ def user_page(user) -> str:
 
 
 def open_session(user, **fields):
-    session, pair = session_create(user=user, client=Client("192.0.2.10", "test"))
+    session, pair = services.open_session(user=user, client=Client("192.0.2.10", "test"))
     if fields:
         Session.objects.filter(pk=session.pk).update(**fields)
     return session, pair

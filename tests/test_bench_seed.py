@@ -121,6 +121,6 @@ def test_seed_sessions_seeds_recent_security_events_of_its_users():
     assert set(events.values_list("user_id", flat=True)) <= set(
         get_user_model().objects.values_list("pk", flat=True)
     )
-    oldest = timezone.now() - timedelta(days=settings.SECURITY_EVENT_RETENTION_DAYS)
+    oldest = timezone.now() - timedelta(days=settings.ACCOUNTS["SECURITY_EVENT_RETENTION_DAYS"])
     assert not events.filter(created_at__lt=oldest).exists()
     assert {e.kind for e in events} <= set(EventKind.values)

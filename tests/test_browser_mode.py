@@ -83,7 +83,7 @@ def test_secure_refresh_cookie_is_a_host_only_cookie(browser, user):
 
 
 def test_refresh_cookie_not_secure_when_the_setting_is_off(browser, user, settings):
-    settings.REFRESH_COOKIE_SECURE = False
+    settings.ACCOUNTS = {**settings.ACCOUNTS, "REFRESH_COOKIE_SECURE": False}
     response = sign_in(browser, user)
     cookie = response.cookies["refresh_token"]  # no prefix: __Host- needs Secure
     assert cookie["secure"] == ""
@@ -132,7 +132,7 @@ def test_logout_with_two_refresh_cookies_ends_neither_session(browser, user, mak
 
 def test_refresh_cookie_lives_as_long_as_its_token_not_past_the_session(browser, user, settings):
     # The refresh token never outlives the session's absolute expiry; nor does its cookie.
-    settings.SESSION_ABSOLUTE_LIFETIME = timedelta(hours=1)
+    settings.ACCOUNTS = {**settings.ACCOUNTS, "SESSION_ABSOLUTE_LIFETIME": timedelta(hours=1)}
     cookie = cookie_of(sign_in(browser, user))
     assert 3600 - 2 <= int(cookie["max-age"]) <= 3600
     assert int(cookie["max-age"]) <= claims(cookie.value)["exp"] - claims(cookie.value)["iat"]
@@ -158,7 +158,10 @@ def test_browser_login_same_texts_as_json_login(browser, user):
 
 
 def test_browser_login_shares_the_login_throttles(browser, api_client, user, settings):
-    settings.THROTTLE_RATES = {**settings.THROTTLE_RATES, "login_failure": "3/minute"}
+    settings.ACCOUNTS = {
+        **settings.ACCOUNTS,
+        "THROTTLE_RATES": {**settings.ACCOUNTS["THROTTLE_RATES"], "login_failure": "3/minute"},
+    }
     wrong = {"username": user.username, "password": "wrong"}
     statuses = [post(browser, "/auth/browser/login", wrong).status_code for _ in range(2)]
     statuses.append(api_client.post("/auth/login", wrong, format="json").status_code)
@@ -174,7 +177,10 @@ def test_browser_login_shares_the_login_throttles(browser, api_client, user, set
 
 
 def test_browser_login_per_address_limit(browser, user, settings):
-    settings.THROTTLE_RATES = {**settings.THROTTLE_RATES, "login": "2/minute"}
+    settings.ACCOUNTS = {
+        **settings.ACCOUNTS,
+        "THROTTLE_RATES": {**settings.ACCOUNTS["THROTTLE_RATES"], "login": "2/minute"},
+    }
     body = {"username": user.username, "password": PASSWORD}
     statuses = [post(browser, "/auth/browser/login", body).status_code for _ in range(3)]
     assert statuses == [200, 200, 429]
@@ -201,7 +207,7 @@ def test_browser_refresh_rotates_and_sets_a_new_cookie(browser, user):
 
 
 def test_two_refreshes_of_one_cookie_within_the_window_get_the_same_pair(browser, user, settings):
-    settings.REFRESH_REUSE_GRACE_SECONDS = 10
+    settings.ACCOUNTS = {**settings.ACCOUNTS, "REFRESH_REUSE_GRACE_SECONDS": 10}
     cookie = cookie_of(sign_in(browser, user)).value
 
     first = post(browser, "/auth/browser/refresh")
@@ -346,7 +352,10 @@ def test_cookie_routes_refuse_cross_site_requests_and_change_nothing(browser, us
 
 
 def test_csrf_check_runs_before_the_login_throttle(browser, user, settings):
-    settings.THROTTLE_RATES = {**settings.THROTTLE_RATES, "login": "1/minute"}
+    settings.ACCOUNTS = {
+        **settings.ACCOUNTS,
+        "THROTTLE_RATES": {**settings.ACCOUNTS["THROTTLE_RATES"], "login": "1/minute"},
+    }
     body = {"username": user.username, "password": PASSWORD}
     for _ in range(3):
         assert post(browser, "/auth/browser/login", body, headers={}).status_code == 403

@@ -15,7 +15,8 @@ from rest_framework_simplejwt.token_blacklist.models import BlacklistedToken, Ou
 from accounts import services
 from accounts.cleanup import clear_expired
 from accounts.clients import Client
-from accounts.models import RevokeReason, Session, SessionToken
+from accounts.models import EventKind, RevokeReason, Session, SessionToken
+from accounts.refresh import refresh_session
 from tests.conftest import bearer
 
 T0 = "2026-03-01 12:00:00+00:00"
@@ -107,7 +108,7 @@ def test_cleanup_is_idempotent(history, time_machine):
 def test_cleanup_reads_ids_in_batches_never_all_rows(user, time_machine):
     time_machine.move_to(T0, tick=False)
     for _ in range(5):
-        services.session_create(user=user, client=Client("127.0.0.1", "test"))
+        services.open_session(user=user, client=Client("127.0.0.1", "test"))
     time_machine.shift(timedelta(days=31))
     with CaptureQueriesContext(connection) as queries:
         counts = clear_expired(batch_size=2)
@@ -149,17 +150,17 @@ def test_cleanup_beside_refreshes_and_logout_all_on_postgres(
     """Cleanup from cron while the user refreshes and logs out everywhere: nobody fails."""
     time_machine.move_to(timezone.now() - timedelta(days=40), tick=False)
     for _ in range(60):
-        services.session_create(user=user, client=Client("127.0.0.1", "old"))
+        services.open_session(user=user, client=Client("127.0.0.1", "old"))
     time_machine.move_to(timezone.now() + timedelta(days=40))
-    _, pair = services.session_create(user=user, client=Client("127.0.0.1", "live"))
+    _, pair = services.open_session(user=user, client=Client("127.0.0.1", "live"))
     errors: list[BaseException] = []
 
     def refresh_then_logout_all():
         nonlocal pair
         try:
             for _ in range(20):
-                pair = services.session_refresh(refresh_token=pair.refresh)
-            services.session_revoke_all(user=user, reason=RevokeReason.LOGOUT_ALL)
+                pair = refresh_session(refresh_token=pair.refresh)
+            Session.objects.filter(user=user).revoke(RevokeReason.LOGOUT_ALL)
         except BaseException as exc:
             errors.append(exc)
         finally:
@@ -185,20 +186,20 @@ def test_cleanup_beside_refreshes_and_logout_all_on_postgres(
 
 
 def test_cleanup_deletes_security_events_past_retention_only(user, time_machine, settings):
-    from accounts.events import security_event
+    from accounts.events import record
     from accounts.models import SecurityEvent
 
     time_machine.move_to(T0, tick=False)
     for _ in range(3):
-        security_event("login_failed", user=user, client=Client("10.0.0.1"))
+        record(EventKind.LOGIN_FAILED, user=user, client=Client("10.0.0.1"))
     time_machine.shift(timedelta(days=60))
-    security_event("login_failed", user=user, client=Client("10.0.0.2"))
+    record(EventKind.LOGIN_FAILED, user=user, client=Client("10.0.0.2"))
     time_machine.shift(timedelta(days=31))  # the first three are 91 days old now
 
     counts = clear_expired(batch_size=2)
 
     assert counts.security_events == 3
     assert list(SecurityEvent.objects.values_list("ip_address", flat=True)) == ["10.0.0.2"]
-    settings.SECURITY_EVENT_RETENTION_DAYS = 30
+    settings.ACCOUNTS = {**settings.ACCOUNTS, "SECURITY_EVENT_RETENTION_DAYS": 30}
     assert clear_expired().security_events == 1
     assert not SecurityEvent.objects.exists()

@@ -5,7 +5,7 @@ import os
 import pytest
 
 from accounts.clients import Client
-from accounts.services import session_create
+from accounts.services import open_session
 from tests.chromium import CHROMIUM, CHROMIUM_ARGS, require_chromium
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
@@ -84,7 +84,7 @@ def watched(chromium):
 def operator(django_user_model):
     operator = django_user_model.objects.create_superuser("operator", password=OPERATOR_PASSWORD)
     alice = django_user_model.objects.create_user("alice", password="alice-password-1234")
-    session_create(user=alice, client=Client("192.0.2.10", "TodoApp/2.3 okhttp/4.12.0"))
+    open_session(user=alice, client=Client("192.0.2.10", "TodoApp/2.3 okhttp/4.12.0"))
     return operator, alice
 
 

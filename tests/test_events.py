@@ -7,7 +7,8 @@ from rest_framework.test import APIClient
 
 from accounts.clients import Client
 from accounts.models import RevokeReason, SecurityEvent, Session
-from accounts.services import session_create, sessions_revoke
+from accounts.refresh import refresh_session
+from accounts.services import open_session
 from tests.conftest import PASSWORD, bearer
 from tests.querycount import QueryCounter
 
@@ -54,7 +55,10 @@ def test_signup_login_and_a_wrong_password_each_write_their_own(api_client, reco
 def test_the_failure_that_reaches_the_limit_also_writes_the_lockout(
     api_client, user, recorded, settings
 ):
-    settings.THROTTLE_RATES = {**settings.THROTTLE_RATES, "login_failure": "2/minute"}
+    settings.ACCOUNTS = {
+        **settings.ACCOUNTS,
+        "THROTTLE_RATES": {**settings.ACCOUNTS["THROTTLE_RATES"], "login_failure": "2/minute"},
+    }
     body = {"username": "alice", "password": "wrong"}
     post(api_client, "/auth/login", body)
     assert recorded(lambda: post(api_client, "/auth/login", body)) == [
@@ -194,7 +198,7 @@ def test_reading_writes_nothing(auth_client, recorded):
 @pytest.mark.django_db(transaction=True)
 def test_a_rolled_back_refresh_writes_no_event(api_client, make_user, login, monkeypatch, caplog):
     """The reuse detection is written, then the revocation fails: neither stays."""
-    from accounts import services
+    from accounts.models import SessionQuerySet
 
     tokens = login(make_user("rollback"))
     second = refresh(api_client, tokens["refresh_token"]).json()
@@ -204,9 +208,9 @@ def test_a_rolled_back_refresh_writes_no_event(api_client, make_user, login, mon
     def fail(*args, **kwargs):
         raise RuntimeError("the database went away mid-transaction")
 
-    monkeypatch.setattr(services, "_revoke", fail)
+    monkeypatch.setattr(SessionQuerySet, "revoke", fail)
     with pytest.raises(RuntimeError):
-        services.session_refresh(refresh_token=tokens["refresh_token"])
+        refresh_session(refresh_token=tokens["refresh_token"])
 
     assert SecurityEvent.objects.count() == before
     assert Session.objects.get().revoked_at is None
@@ -220,7 +224,7 @@ def test_a_committed_change_always_has_its_event_and_its_log_line(make_user, log
     user = make_user("committed")
     login(user)
     session = Session.objects.get()
-    sessions_revoke(sessions=Session.objects.filter(pk=session.pk), reason=RevokeReason.ADMIN)
+    Session.objects.filter(pk=session.pk).revoke(RevokeReason.ADMIN)
     assert SecurityEvent.objects.filter(kind="session_revoked", session_id=session.pk).exists()
     logged = [getattr(r, "security", {}) for r in caplog.records]
     assert {"event": "session_revoked", "sid": str(session.pk)}.items() <= next(
@@ -232,11 +236,9 @@ def test_a_committed_change_always_has_its_event_and_its_log_line(make_user, log
 
 
 def test_an_event_keeps_address_device_and_session(user, recorded):
-    session, _ = session_create(user=user, client=Client("203.0.113.5", PHONE))
-    sessions_revoke(
-        sessions=Session.objects.filter(pk=session.pk),
-        reason=RevokeReason.LOGOUT,
-        client=Client("203.0.113.6", PHONE),
+    session, _ = open_session(user=user, client=Client("203.0.113.5", PHONE))
+    Session.objects.filter(pk=session.pk).revoke(
+        RevokeReason.LOGOUT, client=Client("203.0.113.6", PHONE)
     )
     event = SecurityEvent.objects.get(kind="session_revoked")
     assert (event.ip_address, event.device, event.session_id) == (
@@ -298,7 +300,7 @@ def test_events_need_a_token(api_client, db):
 
 
 def test_past_the_limit_a_login_ends_the_oldest_session(api_client, user, login, settings):
-    settings.SESSION_LIMIT_PER_USER = 2
+    settings.ACCOUNTS = {**settings.ACCOUNTS, "SESSION_LIMIT_PER_USER": 2}
     oldest, middle = login(user), login(user)
     newest = login(user)
 
@@ -322,9 +324,10 @@ def test_without_a_limit_sessions_pile_up(user, login):
 @pytest.mark.django_db(transaction=True)
 @pytest.mark.parametrize(
     ("name", "budget"),
-    # login: the user, then one transaction: token, session, link, last_login, event.
-    # logout: lock, revoke, blacklist, event, in one transaction.
-    [("login", 6), ("logout", 4)],
+    # login: the user, then one transaction: the user row locked and re-read, token,
+    # session, link, event, and last_login (Django's update_last_login, on
+    # user_logged_in). logout: lock, revoke, blacklist, event, in one transaction.
+    [("login", 7), ("logout", 4)],
 )
 def test_recording_adds_one_query_in_the_same_transaction(make_user, password, name, budget):
     user = make_user("budget")

@@ -25,11 +25,14 @@ PADDED = [" victim", "victim ", "\u2028victim", "\tvictim\n", FULLWIDTH, "VICTIM
 @pytest.fixture
 def rates(settings):
     """Small limits so the tests stay short; the real ones come from the environment."""
-    settings.THROTTLE_RATES = {
-        "login": "8/minute",
-        "login_failure": "3/minute",
-        "username_failure": "7/minute",
-        "signup": "2/hour",
+    settings.ACCOUNTS = {
+        **settings.ACCOUNTS,
+        "THROTTLE_RATES": {
+            "login": "8/minute",
+            "login_failure": "3/minute",
+            "username_failure": "7/minute",
+            "signup": "2/hour",
+        },
     }
 
 
@@ -135,7 +138,10 @@ def test_failures_from_a_mapped_address_leave_other_ipv4_clients_alone(
     api_client, victim, settings, route
 ):
     """The review's finding 1: a mapped address once counted as ::/64, every IPv4 client's."""
-    settings.THROTTLE_RATES = {**settings.THROTTLE_RATES, "login_failure": "5/minute"}
+    settings.ACCOUNTS = {
+        **settings.ACCOUNTS,
+        "THROTTLE_RATES": {**settings.ACCOUNTS["THROTTLE_RATES"], "login_failure": "5/minute"},
+    }
     for _ in range(5):
         assert login_from(api_client, route, MAPPED, "wrong").status_code == 401
     assert_throttled(login_from(api_client, route, MAPPED, PASSWORD))
@@ -146,7 +152,10 @@ def test_failures_from_a_mapped_address_leave_other_ipv4_clients_alone(
 def test_a_mapped_address_and_its_ipv4_spelling_share_one_count(
     api_client, victim, settings, route
 ):
-    settings.THROTTLE_RATES = {**settings.THROTTLE_RATES, "login_failure": "5/minute"}
+    settings.ACCOUNTS = {
+        **settings.ACCOUNTS,
+        "THROTTLE_RATES": {**settings.ACCOUNTS["THROTTLE_RATES"], "login_failure": "5/minute"},
+    }
     for ip in (MAPPED, "198.51.100.7", MAPPED, "198.51.100.7", "::FFFF:C633:6407"):
         assert login_from(api_client, route, ip, "wrong").status_code == 401
     assert_throttled(login_from(api_client, route, "198.51.100.7", PASSWORD))
@@ -210,7 +219,10 @@ def test_parallel_guesses_never_check_more_passwords_than_the_limit(
     transactional_db, rates, settings, store
 ):
     """Each check takes its place in the count before the password is hashed."""
-    settings.THROTTLE_RATES = {**settings.THROTTLE_RATES, "login": "100/minute"}
+    settings.ACCOUNTS = {
+        **settings.ACCOUNTS,
+        "THROTTLE_RATES": {**settings.ACCOUNTS["THROTTLE_RATES"], "login": "100/minute"},
+    }
     checked = []
     barrier = threading.Barrier(20)
 
@@ -237,7 +249,10 @@ def test_parallel_guesses_never_check_more_passwords_than_the_limit(
 
 def test_failures_either_side_of_a_minute_edge_add_up(api_client, victim, settings, store):
     """The review's finding 14: fixed windows let 3 failures at :57 and 2 at :01 go unlocked."""
-    settings.THROTTLE_RATES = {**settings.THROTTLE_RATES, "login_failure": "5/minute"}
+    settings.ACCOUNTS = {
+        **settings.ACCOUNTS,
+        "THROTTLE_RATES": {**settings.ACCOUNTS["THROTTLE_RATES"], "login_failure": "5/minute"},
+    }
     with time_machine.travel("2026-02-01 08:00:57", tick=False) as clock:
         fail_until_locked(api_client, times=3)
         clock.move_to("2026-02-01 08:01:01")

@@ -224,8 +224,8 @@ def test_a_login_checked_before_a_change_that_commits_first_is_refused(
     checked, changed = threading.Event(), threading.Event()
     authenticate = services.authenticate
 
-    def slow_authenticate(**credentials):
-        found = authenticate(**credentials)
+    def slow_authenticate(request=None, **credentials):
+        found = authenticate(request, **credentials)
         checked.set()
         assert changed.wait(timeout=10)
         return found

@@ -136,7 +136,7 @@ def redis_away(monkeypatch):
     def unreachable(**kwargs):
         raise RedisConnectionError("Error 111 connecting to 127.0.0.1:6379")
 
-    monkeypatch.setattr("accounts.admin_site.password_check", unreachable)
+    monkeypatch.setattr("accounts.sites.password_check", unreachable)
 
 
 def assert_unavailable_page(response):

@@ -8,7 +8,8 @@ from django.utils import timezone
 
 from accounts.clients import Client
 from accounts.models import Session
-from accounts.services import session_create, session_refresh
+from accounts.refresh import refresh_session
+from accounts.services import open_session
 
 LOADED = ("id", "user_id", "expires_at", "revoked_at")
 
@@ -25,8 +26,8 @@ class RecordingRouter:
 
 @pytest.fixture
 def session(user):
-    session, pair = session_create(user=user, client=Client("203.0.113.9", "Phone/1.0"))
-    session_refresh(refresh_token=pair.refresh)
+    session, pair = open_session(user=user, client=Client("203.0.113.9", "Phone/1.0"))
+    refresh_session(refresh_token=pair.refresh)
     return session
 
 

@@ -150,7 +150,7 @@ def test_database_error_during_authentication_503_json(auth_client, monkeypatch)
 def test_redis_outage_503_json_on_login(api_client, user, password, settings):
     """The guard's counts live in Redis when REDIS_URL is set: unreachable, a login is a 503."""
     # Nothing listens on port 1: every call fails to connect.
-    settings.REDIS_URL = "redis://127.0.0.1:1/0"
+    settings.ACCOUNTS = {**settings.ACCOUNTS, "REDIS_URL": "redis://127.0.0.1:1/0"}
     response = api_client.post(
         "/auth/login", {"username": user.username, "password": password}, format="json"
     )

@@ -70,7 +70,7 @@ def test_sixteen_parallel_refreshes_get_one_pair_on_sqlite(race_tokens):
 def test_strict_mode_burst_has_one_winner_and_ends_the_session_on_postgres(
     postgres_only, race_tokens, settings
 ):
-    settings.REFRESH_REUSE_GRACE_SECONDS = 0
+    settings.ACCOUNTS = {**settings.ACCOUNTS, "REFRESH_REUSE_GRACE_SECONDS": 0}
     answers = refresh_in_parallel(race_tokens["refresh_token"], 16)
     statuses = [status for status, _ in answers]
     assert statuses.count(200) == 1 and statuses.count(401) == 15, statuses

@@ -15,7 +15,7 @@ from schemathesis.specs.openapi.checks import (
 )
 
 from accounts.clients import Client
-from accounts.services import session_create
+from accounts.services import open_session
 from project.wsgi import application
 from tests.chromium import CHROMIUM, CHROMIUM_ARGS, require_chromium
 from tests.reporting import report
@@ -91,7 +91,7 @@ def _operations() -> list[str]:
 def test_api_conforms_to_schema(case, transactional_db, user, password):
     """Every generated request gets a documented status, content type and body."""
     # A fresh session per case: an earlier case may have logged the last one out.
-    session, pair = session_create(user=user, client=Client("127.0.0.1", "schemathesis"))
+    session, pair = open_session(user=user, client=Client("127.0.0.1", "schemathesis"))
     _aim_at_existing(case, session=session, refresh_token=pair.refresh, password=password)
     headers = {}
     if case.operation.definition.raw.get("security") != [{}]:

@@ -7,9 +7,8 @@ import logging
 import pytest
 from rest_framework.test import APIClient
 
-from accounts import services
+from accounts import events
 from accounts.clients import Client
-from accounts.events import security_event
 from accounts.models import RevokeReason, Session
 from accounts.security_log import JSONFormatter, RedactTokens
 from tests.conftest import bearer
@@ -87,12 +86,8 @@ def _every_flow(user, other_user, password) -> list[str]:
     body = {"old_password": password, "new_password": NEW_PASSWORD}
     assert post("/auth/password", body, third["access_token"]).status_code == 200
     bob = login(other_user.username).data
-    # The admin's revoke action calls this same service with reason "admin".
-    services.sessions_revoke(
-        sessions=Session.objects.filter(user=other_user),
-        reason=RevokeReason.ADMIN,
-        client=Client("10.0.0.9"),
-    )
+    # The admin's revoke action ends sessions with this same verb, reason "admin".
+    Session.objects.filter(user=other_user).revoke(RevokeReason.ADMIN, client=Client("10.0.0.9"))
     assert fourth and fifth and bob
     return secrets
 
@@ -161,7 +156,7 @@ def test_redact_filter_blanks_a_jwt_in_message_args_and_traceback():
 
 def test_security_event_is_one_json_line(caplog, transactional_db):
     caplog.set_level(logging.INFO, logger="security")
-    security_event("refresh", user=7, sid="a" * 36, client=Client("127.0.0.1"))
+    events.record(events.LoggedOnly.REFRESH, user=7, sid="a" * 36, client=Client("127.0.0.1"))
     (record,) = [r for r in caplog.records if r.name == "security"]
     line = JSONFormatter().format(record)
     assert "\n" not in line

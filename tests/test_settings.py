@@ -124,9 +124,8 @@ def test_environment_variables_reach_their_settings():
         "print(json.dumps({"
         "'access': s.SIMPLE_JWT['ACCESS_TOKEN_LIFETIME'].total_seconds(), "
         "'refresh': s.SIMPLE_JWT['REFRESH_TOKEN_LIFETIME'].total_seconds(), "
-        "'absolute': s.SESSION_ABSOLUTE_LIFETIME.total_seconds(), "
-        "'grace': s.REFRESH_REUSE_GRACE_SECONDS, "
-        "'rates': s.THROTTLE_RATES, "
+        "'absolute': s.ACCOUNTS.pop('SESSION_ABSOLUTE_LIFETIME').total_seconds(), "
+        "'todo_write': s.TODO_WRITE_RATE, "
         "'proxies': s.REST_FRAMEWORK['NUM_PROXIES'], "
         "'hosts': s.ALLOWED_HOSTS, 'origins': s.CSRF_TRUSTED_ORIGINS, "
         "'engine': s.DATABASES['default']['ENGINE'], "
@@ -158,7 +157,12 @@ def test_environment_variables_reach_their_settings():
         THROTTLE_LOGIN_FAILURE_RATE="3/minute",
         THROTTLE_USERNAME_FAILURE_RATE="40/day",
         THROTTLE_SIGNUP_RATE="7/day",
+        THROTTLE_INTROSPECTION_RATE="600/minute",
+        THROTTLE_REVOCATION_RATE="60/minute",
         THROTTLE_TODO_WRITE_RATE="30/minute",
+        SESSION_LIMIT_PER_USER="5",
+        SECURITY_EVENT_RETENTION_DAYS="30",
+        REFRESH_COOKIE_SECURE="0",
         TODO_LIMIT_PER_USER="50",
         TODO_TITLE_MAX_LENGTH="80",
         TODO_DESCRIPTION_MAX_LENGTH="500",
@@ -175,14 +179,7 @@ def test_environment_variables_reach_their_settings():
         "access": 300,
         "refresh": 3600,
         "absolute": 86400,
-        "grace": 10,
-        "rates": {
-            "login": "100/hour",
-            "login_failure": "3/minute",
-            "username_failure": "40/day",
-            "signup": "7/day",
-            "todo_write": "30/minute",
-        },
+        "todo_write": "30/minute",
         "proxies": 1,
         "hosts": ["api.example.com"],
         "origins": ["https://api.example.com", "https://admin.example.com"],
@@ -195,6 +192,19 @@ def test_environment_variables_reach_their_settings():
         "hsts": 3600,
         "upload": 2048,
         "accounts": {
+            "REFRESH_REUSE_GRACE_SECONDS": 10,
+            "SESSION_LIMIT_PER_USER": 5,
+            "SECURITY_EVENT_RETENTION_DAYS": 30,
+            "THROTTLE_RATES": {
+                "login": "100/hour",
+                "login_failure": "3/minute",
+                "username_failure": "40/day",
+                "signup": "7/day",
+                "introspection": "600/minute",
+                "revocation": "60/minute",
+            },
+            "REFRESH_COOKIE_SECURE": False,
+            "REDIS_URL": "redis://cache.internal:6379/0",
             "SIGNING_ALGORITHM": "RS256",
             "ISSUER": "https://api.example.com",
             "AUDIENCE": "todo-api",
@@ -232,7 +242,10 @@ def test_num_proxies_decides_whether_x_forwarded_for_counts(
 
 
 def test_x_forwarded_for_does_not_dodge_login_throttle_by_default(api_client, user, settings):
-    settings.THROTTLE_RATES = {**settings.THROTTLE_RATES, "login": "3/minute"}
+    settings.ACCOUNTS = {
+        **settings.ACCOUNTS,
+        "THROTTLE_RATES": {**settings.ACCOUNTS["THROTTLE_RATES"], "login": "3/minute"},
+    }
     statuses = [
         api_client.post(
             "/auth/login",

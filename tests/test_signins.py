@@ -63,7 +63,7 @@ def test_admin_sign_in_opens_an_admin_session_with_its_client(staff, settings, t
 def test_admin_session_lifetime_is_capped_by_the_absolute_lifetime(staff, settings, time_machine):
     time_machine.move_to(timezone.now(), tick=False)
     settings.SESSION_COOKIE_AGE = 14 * 24 * 3600
-    settings.SESSION_ABSOLUTE_LIFETIME = timedelta(hours=2)
+    settings.ACCOUNTS = {**settings.ACCOUNTS, "SESSION_ABSOLUTE_LIFETIME": timedelta(hours=2)}
 
     session = admin_session(sign_in_to_admin(staff))
 
@@ -104,7 +104,7 @@ def test_an_expired_admin_sign_in_is_signed_out_and_not_marked_revoked(
     staff, settings, time_machine
 ):
     settings.SESSION_COOKIE_AGE = 14 * 24 * 3600
-    settings.SESSION_ABSOLUTE_LIFETIME = timedelta(hours=1)
+    settings.ACCOUNTS = {**settings.ACCOUNTS, "SESSION_ABSOLUTE_LIFETIME": timedelta(hours=1)}
     time_machine.move_to(timezone.now(), tick=False)
     browser = sign_in_to_admin(staff)
 
@@ -171,13 +171,7 @@ def test_a_django_session_naming_another_users_sign_in_is_signed_out(staff, make
 
 def forged_pair(session):
     """A token pair naming an admin sign-in, signed with our key: what no code path mints."""
-    now = timezone.now()
-    pair, _ = mint_pair(
-        user_id=session.user_id,
-        sid=session.pk,
-        issued_at=now,
-        refresh_expires_at=now + timedelta(days=1),
-    )
+    pair, _ = mint_pair(session=session, issued_at=timezone.now())
     return pair
 
 

@@ -174,7 +174,7 @@ def test_deactivation_signs_the_admin_out_for_good(admin_client, api_client, sta
 
 
 def test_session_limit_ends_the_oldest_admin_sign_in(api_client, staff, login, settings):
-    settings.SESSION_LIMIT_PER_USER = 2
+    settings.ACCOUNTS = {**settings.ACCOUNTS, "SESSION_LIMIT_PER_USER": 2}
     browser = sign_in_to_admin(staff)
     login(staff)
     assert_signed_in(browser)
@@ -186,7 +186,7 @@ def test_session_limit_ends_the_oldest_admin_sign_in(api_client, staff, login, s
 
 
 def test_an_admin_sign_in_counts_toward_the_session_limit(api_client, staff, login, settings):
-    settings.SESSION_LIMIT_PER_USER = 1
+    settings.ACCOUNTS = {**settings.ACCOUNTS, "SESSION_LIMIT_PER_USER": 1}
     oldest = login(staff)
 
     browser = sign_in_to_admin(staff)

@@ -7,6 +7,7 @@ from datetime import UTC, datetime, timedelta
 import jwt
 import pytest
 
+from accounts.models import Session
 from accounts.tokens import SessionAccessToken, SessionRefreshToken, mint_pair, successor_jti
 
 pytestmark = pytest.mark.django_db
@@ -16,13 +17,9 @@ SID = uuid.UUID("6f1c2a0e-0000-4000-8000-000000000001")
 
 
 def mint(parent_jti="a" * 32, issued_at=ISSUED):
-    pair, _ = mint_pair(
-        user_id=7,
-        sid=SID,
-        issued_at=issued_at,
-        refresh_expires_at=issued_at + timedelta(days=7),
-        parent_jti=parent_jti,
-    )
+    # An unsaved session: minting reads only its id, user and absolute expiry.
+    session = Session(pk=SID, user_id=7, expires_at=issued_at + timedelta(days=30))
+    pair, _ = mint_pair(session=session, issued_at=issued_at, parent_jti=parent_jti)
     return pair
 
 

@@ -10,11 +10,11 @@ import pytest
 import time_machine
 from django.utils import timezone
 
-from accounts import services
+from accounts import refresh as refresh_module
 from accounts.browser import refresh_cookie
 from accounts.clients import Client
 from accounts.models import RevokeReason, SecurityEvent, Session
-from accounts.services import session_create, sessions_revoke
+from accounts.services import open_session
 from tests.chromium import CHROMIUM, CHROMIUM_ARGS, require_chromium
 from tests.conftest import PASSWORD
 from todos.models import Todo
@@ -150,7 +150,7 @@ def test_page_flow_from_sign_up_to_sign_out(context, live_server, django_user_mo
     ]
 
     # A second session, on a phone: listed, and revocable from here.
-    phone, _ = session_create(user=carol, client=Client("203.0.113.9", PHONE))
+    phone, _ = open_session(user=carol, client=Client("203.0.113.9", PHONE))
     page.click("#reload-sessions")
     page.wait_for_selector("#sessions li >> nth=1")
     assert page.locator("#sessions li.current").count() == 1
@@ -229,13 +229,13 @@ def test_two_tabs_refreshing_at_the_same_moment_both_keep_the_session(
     # Hold each refresh until the other has arrived too, so both carry the same cookie
     # however the two tabs' timers are scheduled on a busy machine.
     both_arrived = threading.Barrier(2, timeout=10)
-    refresh = services.session_refresh
+    refresh = refresh_module.refresh_session
 
     def together(**kwargs):
         both_arrived.wait()
         return refresh(**kwargs)
 
-    monkeypatch.setattr(services, "session_refresh", together)
+    monkeypatch.setattr(refresh_module, "refresh_session", together)
 
     # Both tabs refresh at one instant, each with the cookie as it is now.
     at = first.evaluate("Date.now() + 300")
@@ -284,7 +284,7 @@ def test_sign_out_in_one_tab_reaches_the_others(context, live_server, alice):
 
 
 def test_sign_out_everywhere_ends_every_session(context, live_server, alice):
-    session_create(user=alice, client=Client("203.0.113.9", PHONE))
+    open_session(user=alice, client=Client("203.0.113.9", PHONE))
     tab = open_tab(context, live_server.url)
     sign_in(tab)
 
@@ -302,9 +302,7 @@ def test_admin_revoke_sends_the_page_to_the_sign_in_form(
     tab = open_tab(context, live_server.url)
     sign_in(tab)
 
-    sessions_revoke(
-        sessions=Session.objects.filter(user=alice), reason=RevokeReason.ADMIN, actor=operator
-    )
+    Session.objects.filter(user=alice).revoke(RevokeReason.ADMIN, by=operator)
     tab.click("#reload-sessions")
 
     expect_signed_out(tab, LOGGED_OUT)

@@ -133,7 +133,7 @@ def test_first_in_period_races_to_one_winner(store):
 
 
 def test_redis_keeps_a_log_no_longer_than_its_period(redis_server, settings):
-    settings.REDIS_URL = redis_server
+    settings.ACCOUNTS = {**settings.ACCOUNTS, "REDIS_URL": redis_server}
     redis = Redis.from_url(redis_server)
     redis.flushdb()
     claim(FIVE_A_MINUTE)
@@ -143,7 +143,7 @@ def test_redis_keeps_a_log_no_longer_than_its_period(redis_server, settings):
 
 
 def test_memory_forgets_logs_past_their_period(settings, clock, monkeypatch):
-    settings.REDIS_URL = ""
+    settings.ACCOUNTS = {**settings.ACCOUNTS, "REDIS_URL": ""}
     monkeypatch.setattr(windows, "SWEEP_EVERY", 1)
     for n in range(100):
         claim(Window(f"test:random-{n}", 5, 60))

@@ -2,19 +2,20 @@
 
 import logging
 
+from django.conf import settings
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 from rest_framework.permissions import SAFE_METHODS
 from rest_framework.throttling import BaseThrottle
 
-from accounts.guard import window
-from accounts.windows import claim
+from accounts.guard import parse_rate
+from accounts.windows import Window, claim
 
 logger = logging.getLogger("django.request")
 
 
 class TodoWriteThrottle(BaseThrottle):
-    """POST, PUT, PATCH and DELETE per user at THROTTLE_TODO_WRITE_RATE; reads are free.
+    """POST, PUT, PATCH and DELETE per user at TODO_WRITE_RATE; reads are free.
 
     One sliding-window count per user, the kind the login limits use (accounts.windows),
     atomic and shared by every server through Redis. DRF's SimpleRateThrottle reads a
@@ -27,7 +28,8 @@ class TodoWriteThrottle(BaseThrottle):
         if request.method in SAFE_METHODS:
             return True
         try:
-            self.claimed = claim(window("todo_write", request.user.pk))
+            limit, period = parse_rate(settings.TODO_WRITE_RATE)
+            self.claimed = claim(Window(f"todos:write:{request.user.pk}", limit, period))
             return self.claimed.granted
         except (RedisConnectionError, RedisTimeoutError) as exc:
             # The rate spares the service, and the limit on the list's size lives in the

@@ -1,4 +1,4 @@
-"""Revoking sessions from the admin: the permission, the service call, both logs."""
+"""Revoking sessions from the admin: the permission, the revocation, both logs."""
 
 from django.contrib import messages
 from django.contrib.admin.models import CHANGE, LogEntry
@@ -9,10 +9,7 @@ from django.utils import timezone
 
 from accounts.clients import client_of
 from accounts.models import RevokeReason, Session
-from accounts.services import sessions_revoke
 
-# Sessions revoked per transaction: bounds row locks, and SQLite's variables per query.
-REVOKE_BATCH = 500
 REVOKED_CHANGE_MESSAGE = "Revoked the session."
 
 
@@ -28,41 +25,32 @@ class RevokePermissionMixin:
         return can_revoke(request.user)
 
 
-def revoke_sessions(request, sessions: QuerySet) -> int:
-    """Revoke `sessions` through the session service and record each in the admin log.
+def revoke_and_log(request, sessions: QuerySet) -> int:
+    """Revoke `sessions` as this operator (`by`), and write each to the admin's own log.
 
-    The service blacklists the refresh tokens and writes the security log; access
-    tokens die on their next request because authentication reads the session.
-    Sessions already revoked are skipped, so repeating this is harmless.
+    The revocation blacklists the refresh tokens and writes the security record; access
+    tokens die on their next request. Sessions already revoked are skipped, so
+    repeating this is harmless. Returns how many this call ended.
     """
     # Snapshot the targets first: the selection may be filtered on the very state
     # this changes (e.g. "status: active"), and re-reading it afterwards misses them.
-    targets = list(
-        Session.objects.filter(pk__in=sessions.values("pk"), revoked_at__isnull=True)
-        .order_by()
-        .values_list("pk", flat=True)
+    targets = Session.objects.filter(
+        pk__in=list(
+            sessions.filter(revoked_at__isnull=True).order_by().values_list("pk", flat=True)
+        )
     )
-    client = client_of(request)
-    revoked = 0
-    for start in range(0, len(targets), REVOKE_BATCH):
-        batch = Session.objects.filter(pk__in=targets[start : start + REVOKE_BATCH])
-        started = timezone.now()
-        with transaction.atomic():
-            count = sessions_revoke(
-                sessions=batch, reason=RevokeReason.ADMIN, client=client, actor=request.user
+    started = timezone.now()
+    with transaction.atomic():
+        revoked = targets.revoke(RevokeReason.ADMIN, by=request.user, client=client_of(request))
+        if revoked:
+            # Only the sessions this call ended: one that a logout revoked meanwhile keeps
+            # its own reason and gets no admin entry.
+            LogEntry.objects.log_actions(
+                user_id=request.user.pk,
+                queryset=targets.filter(revoked_reason=RevokeReason.ADMIN, revoked_at__gte=started),
+                action_flag=CHANGE,
+                change_message=REVOKED_CHANGE_MESSAGE,
             )
-            if count:
-                # Only the sessions this call ended: one that a logout revoked
-                # meanwhile keeps its own reason and gets no admin entry.
-                LogEntry.objects.log_actions(
-                    user_id=request.user.pk,
-                    queryset=batch.filter(
-                        revoked_reason=RevokeReason.ADMIN, revoked_at__gte=started
-                    ),
-                    action_flag=CHANGE,
-                    change_message=REVOKED_CHANGE_MESSAGE,
-                )
-        revoked += count
     return revoked
 
 

@@ -10,7 +10,7 @@ from django.utils.html import format_html, format_html_join
 from accounts.admin.display import SESSION_COLUMNS, SessionColumns, when
 from accounts.admin.events import events_link
 from accounts.admin.paginators import EstimatedCountMixin
-from accounts.admin.revoking import RevokePermissionMixin, report_revoked, revoke_sessions
+from accounts.admin.revoking import RevokePermissionMixin, report_revoked, revoke_and_log
 from accounts.admin.search import ExactSearchMixin, exact_matches
 from accounts.models import Session, SessionKind, SessionToken
 
@@ -111,7 +111,7 @@ class SessionAdmin(
 
     @admin.action(description="Revoke selected sessions", permissions=["revoke"])
     def revoke_selected(self, request, queryset):
-        report_revoked(self, request, revoke_sessions(request, queryset))
+        report_revoked(self, request, revoke_and_log(request, queryset))
 
     def get_urls(self):
         revoke = path(
@@ -134,7 +134,7 @@ class SessionAdmin(
             return HttpResponseRedirect(reverse("admin:accounts_session_changelist"))
         if not self.has_revoke_permission(request, session):
             raise PermissionDenied
-        revoked = revoke_sessions(request, Session.objects.filter(pk=session.pk))
+        revoked = revoke_and_log(request, Session.objects.filter(pk=session.pk))
         report_revoked(self, request, revoked)
         return HttpResponseRedirect(reverse("admin:accounts_session_change", args=[session.pk]))
 

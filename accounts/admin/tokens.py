@@ -10,7 +10,7 @@ from rest_framework_simplejwt.token_blacklist.models import BlacklistedToken, Ou
 from accounts.admin.display import link_to_session, when
 from accounts.admin.paginators import EstimatedCountMixin
 from accounts.admin.readonly import ReadOnlyMixin
-from accounts.admin.revoking import RevokePermissionMixin, report_revoked, revoke_sessions
+from accounts.admin.revoking import RevokePermissionMixin, report_revoked, revoke_and_log
 from accounts.admin.search import ExactSearchMixin, as_uuid
 from accounts.models import Session, SessionToken
 from accounts.tokens import fingerprint
@@ -74,7 +74,7 @@ class ReadOnlyTokenAdmin(
 
     @admin.action(description="Revoke the sessions of selected tokens", permissions=["revoke"])
     def revoke_sessions(self, request, queryset):
-        report_revoked(self, request, revoke_sessions(request, self.sessions_of(queryset)))
+        report_revoked(self, request, revoke_and_log(request, self.sessions_of(queryset)))
 
 
 @admin.register(OutstandingToken)

@@ -1,12 +1,20 @@
 """Django's user admin, plus each user's sessions and a revoke-all action."""
 
+import copy
+import functools
+
 from django.contrib import admin, messages
 from django.contrib.auth import get_user_model
 
 # Importing Django's UserAdmin registers it, so unregistering below always works.
 from django.contrib.auth.admin import UserAdmin as DjangoUserAdmin
-from django.contrib.auth.forms import AdminUserCreationForm, UserChangeForm
+from django.contrib.auth.forms import (
+    AdminPasswordChangeForm,
+    AdminUserCreationForm,
+    UserChangeForm,
+)
 from django.core.exceptions import ValidationError
+from django.db import transaction
 from django.db.models import Case, IntegerField, Q, Value, When
 from django.forms.models import BaseInlineFormSet
 from django.utils import timezone
@@ -14,11 +22,11 @@ from django.utils import timezone
 from accounts.admin.display import SESSION_COLUMNS, SessionColumns
 from accounts.admin.events import events_link
 from accounts.admin.privileges import NoEscalationUserAdmin
-from accounts.admin.revoking import RevokePermissionMixin, report_revoked, revoke_sessions
+from accounts.admin.revoking import RevokePermissionMixin, report_revoked, revoke_and_log
 from accounts.clients import client_of
-from accounts.hooks import changed_by
 from accounts.lookalikes import lookalike_taken
 from accounts.models import Session
+from accounts.users import deactivate, disable_password, set_password
 
 User = get_user_model()
 # Sessions listed on a user's page; the sessions list, searched by username, has all.
@@ -49,6 +57,26 @@ class LookalikeRefusingCreationForm(RefuseLookalikeUsername, AdminUserCreationFo
 
 class LookalikeRefusingChangeForm(RefuseLookalikeUsername, UserChangeForm):
     """The admin's change-user form."""
+
+
+class OperatorPasswordForm(AdminPasswordChangeForm):
+    """The admin's password form for another user: saved through accounts.users, naming `by`.
+
+    A new password, or password sign-in disabled, ends every session of the user, and
+    the security record says which operator did it.
+    """
+
+    def __init__(self, user, *args, by=None, client=None, **kwargs):
+        self.by, self.client = by, client
+        super().__init__(user, *args, **kwargs)
+
+    def save(self, commit=True):
+        if self.cleaned_data["set_usable_password"]:
+            password = self.cleaned_data["password1"]
+            set_password(user=self.user, password=password, by=self.by, client=self.client)
+        else:
+            disable_password(user=self.user, by=self.by, client=self.client)
+        return self.user
 
 
 class RecentSessionsFormSet(BaseInlineFormSet):
@@ -101,16 +129,25 @@ class UserAdmin(NoEscalationUserAdmin, RevokePermissionMixin, DjangoUserAdmin):
     fieldsets = (*DjangoUserAdmin.fieldsets, ("Security", {"fields": ("security_record",)}))
     readonly_fields = ("security_record",)
 
-    def get_object(self, request, object_id, from_field=None):
-        """The user of the change form or the password form, marked as changed by this operator.
+    def user_change_password(self, request, id, form_url=""):
+        """Django's password view for another user, saving through accounts.users as this operator.
 
-        Whatever those forms save (a new password, an unusable one, is_active off), the
-        sessions it ends and its events name the staff user who acted (accounts.hooks).
+        Django builds the form itself (`change_password_form(user, data)`), so the form
+        that names the operator is bound to this request on a copy of this admin: the
+        shared instance is never changed.
         """
-        user = super().get_object(request, object_id, from_field)
-        if user is not None:
-            changed_by(user, actor=request.user, client=client_of(request))
-        return user
+        per_request = copy.copy(self)
+        per_request.change_password_form = functools.partial(
+            OperatorPasswordForm, by=request.user, client=client_of(request)
+        )
+        with transaction.atomic():
+            return DjangoUserAdmin.user_change_password(per_request, request, id, form_url)
+
+    def save_model(self, request, obj, form, change):
+        """A deactivation through the change form ends every session, naming this operator."""
+        if change and "is_active" in form.changed_data and not obj.is_active:
+            deactivate(user=obj, by=request.user, client=client_of(request))
+        super().save_model(request, obj, form, change)
 
     @admin.display(description="security record")
     def security_record(self, user) -> str:
@@ -120,20 +157,18 @@ class UserAdmin(NoEscalationUserAdmin, RevokePermissionMixin, DjangoUserAdmin):
     @admin.action(description="Revoke all sessions of selected users", permissions=["revoke"])
     def revoke_all_sessions(self, request, queryset):
         sessions = Session.objects.filter(user__in=queryset.values("pk"))
-        report_revoked(self, request, revoke_sessions(request, sessions))
+        report_revoked(self, request, revoke_and_log(request, sessions))
 
     @admin.action(
         description="Deactivate selected users (ends their sessions)", permissions=["change"]
     )
     def deactivate_users(self, request, queryset):
-        """Turn is_active off one user at a time, so the deactivation hook ends each's sessions."""
+        """Turn is_active off and end every session of each, naming this operator."""
         users = list(queryset.filter(is_active=True))
         if self.refuse_unmanageable(request, users):
             return
         for user in users:
-            changed_by(user, actor=request.user, client=client_of(request))
-            user.is_active = False
-            user.save(update_fields=["is_active"])
+            deactivate(user=user, by=request.user, client=client_of(request))
             self.log_change(request, user, "Deactivated; every session ended.")
         noun = "user" if len(users) == 1 else "users"
         self.message_user(request, f"Deactivated {len(users)} {noun}.", messages.SUCCESS)

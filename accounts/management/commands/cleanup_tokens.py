@@ -1,9 +1,9 @@
 """`manage.py cleanup_tokens`: delete what has expired, for cron."""
 
-from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError
 
 from accounts.cleanup import BATCH_SIZE, clear_expired
+from accounts.conf import app_settings
 
 
 class Command(BaseCommand):
@@ -29,5 +29,5 @@ class Command(BaseCommand):
             f"Deleted {counts.sessions} expired sessions, {counts.outstanding_tokens} expired "
             f"refresh tokens ({counts.blacklisted_tokens} of them blacklisted) and "
             f"{counts.security_events} security events older than "
-            f"{settings.SECURITY_EVENT_RETENTION_DAYS} days, in {counts.batches} batches."
+            f"{app_settings.SECURITY_EVENT_RETENTION_DAYS} days, in {counts.batches} batches."
         )

@@ -1,4 +1,10 @@
-"""The admin site, with its login and password-change forms under the brute-force policy."""
+"""The admin site, with its login and password-change forms under the brute-force policy.
+
+Not in accounts/admin/: Django builds the default site while it imports the module named
+by AdminConfig.default_site, and a ModelAdmin registered during that import (as
+accounts/admin/__init__.py registers them all) lands on an instance Django then
+replaces. This module imports no ModelAdmin.
+"""
 
 from django.contrib import admin
 from django.contrib.admin.forms import AdminAuthenticationForm, AdminPasswordChangeForm
@@ -12,7 +18,7 @@ from rest_framework.exceptions import Throttled
 from accounts.clients import client_of
 from accounts.guard import ADMIN_LOGIN, ADMIN_PASSWORD_CHANGE, password_check
 from accounts.signins import current_admin_session
-from accounts.users import password_set
+from accounts.users import set_password
 
 LOCKED_OUT = "Too many failed attempts. Try again in {} seconds."
 
@@ -74,10 +80,10 @@ class GuardedPasswordChangeForm(AdminPasswordChangeForm):
     def save(self, commit=True):
         """Save the new password: this sign-in stays, every other session of the user ends.
 
-        As the API's password change does (accounts.users.password_set); Django's view
+        As the API's password change does (accounts.users.set_password); Django's view
         then keeps this browser signed in (update_session_auth_hash).
         """
-        password_set(
+        set_password(
             user=self.user,
             password=self.cleaned_data["new_password1"],
             keep=current_admin_session(self.request),

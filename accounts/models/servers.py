@@ -1,0 +1,73 @@
+"""Resource servers: other services that check our tokens and receive session events."""
+
+import hashlib
+import hmac
+import secrets
+
+from django.db import models
+from django.utils import timezone
+
+
+class ResourceServerQuerySet(models.QuerySet):
+    """Registered services, and the one way one is made."""
+
+    def register(self, *, name: str, push_url: str = "") -> tuple["ResourceServer", str]:
+        """A new resource server and its client secret, shown this once and stored hashed."""
+        secret = secrets.token_urlsafe(32)
+        server = self.create(
+            name=name,
+            client_id="rs_" + secrets.token_urlsafe(12),
+            secret_hash=ResourceServer.hash_secret(secret),
+            push_url=push_url,
+        )
+        return server, secret
+
+    def authenticated(self, client_id: str, secret: str) -> "ResourceServer | None":
+        """The enabled server with these credentials, else None (constant-time comparison)."""
+        server = self.filter(client_id=client_id, enabled=True).first()
+        if server is None or not server.check_secret(secret):
+            return None
+        return server
+
+
+class ResourceServer(models.Model):
+    """Another service that checks our tokens: it may introspect and receives session events.
+
+    Its secret is 256 random bits, so a fast hash (SHA-256) protects it at rest as well
+    as a slow password hash would, and introspection stays cheap per call.
+    """
+
+    name = models.CharField(max_length=100, unique=True)
+    client_id = models.CharField(max_length=64, unique=True, editable=False)
+    secret_hash = models.CharField(max_length=64, editable=False)
+    enabled = models.BooleanField(
+        default=True, help_text="A disabled server can neither introspect nor revoke."
+    )
+    push_url = models.URLField(
+        max_length=500, blank=True, help_text="Where session events are pushed (RFC 8935)."
+    )
+    created_at = models.DateTimeField(default=timezone.now, editable=False)
+
+    objects = ResourceServerQuerySet.as_manager()
+
+    class Meta:
+        ordering = ("name",)
+
+    def __str__(self) -> str:
+        return self.name
+
+    @staticmethod
+    def hash_secret(secret: str) -> str:
+        """SHA-256 of the secret: what the database keeps."""
+        return hashlib.sha256(secret.encode()).hexdigest()
+
+    def check_secret(self, secret: str) -> bool:
+        """Whether `secret` is this server's, compared in constant time."""
+        return hmac.compare_digest(self.hash_secret(secret), self.secret_hash)
+
+    def new_secret(self) -> str:
+        """Replace the secret; the old one stops working at once. Returns the new one."""
+        secret = secrets.token_urlsafe(32)
+        self.secret_hash = self.hash_secret(secret)
+        self.save(update_fields=["secret_hash"])
+        return secret
