@@ -20,6 +20,7 @@ from accounts import refresh, services
 from accounts.clients import client_of
 from accounts.conf import app_settings
 from accounts.exceptions import CrossSiteRequest, DuplicateRefreshCookie, InvalidRefreshToken
+from accounts.schema import error
 from accounts.serializers import (
     AccessTokenSerializer,
     BrowserLoginResultSerializer,
@@ -28,15 +29,13 @@ from accounts.serializers import (
 )
 from accounts.tokens import TokenPair
 from accounts.views import INVALID_BODY, PublicAPIView, validated
-from project.schema import error
 
 REFRESH_COOKIE = "refresh_token"
 # Over TLS the cookie is a host-only `__Host-` cookie (RFC 6265bis §4.1.3.2): a browser
 # refuses one set by a sibling subdomain, or set without Secure, or with a Path other
-# than `/`. Without TLS (development) no prefix is allowed, and the cookie goes only to
-# the routes below.
+# than `/`. Without TLS (development) no prefix is allowed. Either way it is on `/`, so
+# a page served by the API (the web client's) can tell whether there is one.
 HOST_PREFIX = "__Host-"
-DEVELOPMENT_COOKIE_PATH = "/auth/browser/"
 # A header no cross-site form or link can send, and fetch() only after a CORS
 # preflight, which this API never grants.
 CSRF_HEADER, CSRF_HEADER_VALUE = "X-Requested-With", "fetch"
@@ -89,7 +88,7 @@ def refresh_cookie() -> RefreshCookie:
     """`__Host-refresh_token` on `/` when Secure; `refresh_token` on the cookie routes if not."""
     if app_settings.REFRESH_COOKIE_SECURE:
         return RefreshCookie(HOST_PREFIX + REFRESH_COOKIE, "/")
-    return RefreshCookie(REFRESH_COOKIE, DEVELOPMENT_COOKIE_PATH)
+    return RefreshCookie(REFRESH_COOKIE, "/")
 
 
 def read_refresh_cookie(request) -> str:
@@ -162,8 +161,7 @@ SETS_COOKIE = OpenApiParameter(
     response=[200],
     description=f"`{HOST_PREFIX}{REFRESH_COOKIE}=<refresh token>; Secure; HttpOnly; "
     "SameSite=Strict; Path=/; Max-Age=<its remaining lifetime>`. With REFRESH_COOKIE_SECURE "
-    f"off (development over plain HTTP): `{REFRESH_COOKIE}`, not Secure, on "
-    f"`Path={DEVELOPMENT_COOKIE_PATH}`.",
+    f"off (development over plain HTTP): `{REFRESH_COOKIE}`, not Secure.",
 )
 
 

@@ -2,7 +2,29 @@
 
 from rest_framework import exceptions, status
 
-from project.exceptions import RejectedToken, TokenRequired
+# The realm every 401 names (RFC 6750 §3).
+REALM_HEADER = 'Bearer realm="api"'
+
+
+class TokenRequired(exceptions.NotAuthenticated):
+    """A protected route was called without a Bearer token."""
+
+    default_detail = "JWT token is required"
+    default_code = "token_required"
+
+
+class RejectedToken(exceptions.AuthenticationFailed):
+    """Base for 401s where a presented access token was refused (RFC 6750 §3.1)."""
+
+
+class UnsupportedMediaType(exceptions.UnsupportedMediaType):
+    """The body is not JSON; one text for every endpoint."""
+
+    default_detail = "Request must be JSON"
+    default_code = "unsupported_media_type"
+
+    def __init__(self, media_type: str = "", detail=None, code=None) -> None:
+        super().__init__(media_type, detail, code)
 
 
 class UsernameTaken(exceptions.APIException):

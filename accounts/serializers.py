@@ -4,9 +4,9 @@ from django.contrib.auth.validators import UnicodeUsernameValidator
 from rest_framework import serializers
 
 from accounts.exceptions import CREDENTIALS_REQUIRED, REFRESH_TOKEN_REQUIRED
+from accounts.fields import StrictBooleanField, StrictCharField
 from accounts.guard import looked_up
 from accounts.models import SecurityEvent, Session, SessionKind
-from project.fields import StrictBooleanField, StrictCharField
 
 
 def _required(text: str) -> dict:

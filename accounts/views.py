@@ -13,9 +13,16 @@ from rest_framework.views import APIView
 
 from accounts import services, users
 from accounts.clients import client_of
-from accounts.exceptions import AccessTokenRequired, SessionNotFound
+from accounts.exceptions import (
+    REALM_HEADER,
+    AccessTokenRequired,
+    SessionNotFound,
+    UnsupportedMediaType,
+)
 from accounts.models import RevokeReason, SecurityEvent, Session
+from accounts.pagination import INVALID_PAGE, PAGE_HEADERS, PagedListPagination
 from accounts.refresh import refresh_session
+from accounts.schema import error
 from accounts.serializers import (
     CredentialsSerializer,
     LoginResultSerializer,
@@ -29,9 +36,6 @@ from accounts.serializers import (
     SignupSerializer,
     TokenPairSerializer,
 )
-from project.exceptions import REALM_HEADER, UnsupportedMediaType
-from project.pagination import INVALID_PAGE, PAGE_HEADERS, PagedListPagination
-from project.schema import error
 
 INVALID_BODY = error(
     "A field is missing, null, of the wrong type or too long (`invalid`, `required`, "

@@ -2,7 +2,21 @@
 
 from rest_framework import exceptions, status
 
-REALM_HEADER = 'Bearer realm="api"'
+from accounts.exceptions import REALM_HEADER, RejectedToken, TokenRequired, UnsupportedMediaType
+
+__all__ = [
+    "REALM_HEADER",
+    "BadRequest",
+    "LengthRequired",
+    "NotFound",
+    "PayloadTooLarge",
+    "RejectedToken",
+    "ServerError",
+    "ServiceUnavailable",
+    "TokenRequired",
+    "UnsupportedMediaType",
+    "error_body",
+]
 
 
 class NotFound(exceptions.NotFound):
@@ -10,27 +24,6 @@ class NotFound(exceptions.NotFound):
 
     default_detail = "Not found"
     default_code = "not_found"
-
-
-class TokenRequired(exceptions.NotAuthenticated):
-    """A protected route was called without a Bearer token."""
-
-    default_detail = "JWT token is required"
-    default_code = "token_required"
-
-
-class RejectedToken(exceptions.AuthenticationFailed):
-    """Base for 401s where a presented access token was refused (RFC 6750 §3.1)."""
-
-
-class UnsupportedMediaType(exceptions.UnsupportedMediaType):
-    """The body is not JSON; one text for every endpoint."""
-
-    default_detail = "Request must be JSON"
-    default_code = "unsupported_media_type"
-
-    def __init__(self, media_type: str = "", detail=None, code=None) -> None:
-        super().__init__(media_type, detail, code)
 
 
 class PayloadTooLarge(exceptions.APIException):

@@ -5,6 +5,7 @@ from http import HTTPStatus
 
 from django.core.exceptions import PermissionDenied as DjangoPermissionDenied
 from django.core.exceptions import RequestDataTooBig, SuspiciousOperation
+from django.core.signals import got_request_exception
 from django.db import InterfaceError, OperationalError
 from django.http import Http404, JsonResponse
 from redis.exceptions import ConnectionError as RedisConnectionError
@@ -55,7 +56,7 @@ def _first_error(detail) -> tuple[str, str]:
     return str(detail), getattr(detail, "code", "invalid")
 
 
-def _normalise(exc: Exception) -> exceptions.APIException:
+def _normalise(exc: Exception, request=None) -> exceptions.APIException:
     """Map any exception onto an APIException carrying the API's text."""
     replacement = _REPLACEMENTS.get(type(exc))
     if replacement is not None:
@@ -70,6 +71,9 @@ def _normalise(exc: Exception) -> exceptions.APIException:
     if is_unavailable(exc):
         return ServiceUnavailable()
     logger.error("Unhandled API error", exc_info=exc)
+    # As Django does for an error it answers itself: error trackers (Sentry...) and other
+    # receivers hear of it before the JSON 500 goes out.
+    got_request_exception.send(sender=None, request=request)
     return ServerError()
 
 
@@ -89,7 +93,7 @@ def is_unavailable(exc: BaseException) -> bool:
 
 def api_exception_handler(exc, context):
     """Wrap DRF's handler: its statuses, headers and rollback; the contract's body."""
-    exc = _normalise(exc)
+    exc = _normalise(exc, context.get("request"))
     response = exception_handler(exc, context)
     if isinstance(exc, exceptions.ValidationError):
         message, code = _first_error(exc.detail)

@@ -97,7 +97,7 @@ ROOT_URLCONF = "project.urls"
 TEMPLATES = [
     {
         "BACKEND": "django.template.backends.django.DjangoTemplates",
-        # The web client's page (project/templates/web/).
+        # The API docs' page (project/templates/api/); apps keep their own templates.
         "DIRS": [BASE_DIR / "project" / "templates"],
         "APP_DIRS": True,
         "OPTIONS": {
@@ -188,8 +188,6 @@ USE_I18N = True
 USE_TZ = True
 
 STATIC_URL = "static/"
-# The web client's script, styles and icon (project/static/web/).
-STATICFILES_DIRS = [BASE_DIR / "project" / "static"]
 # In development whitenoise serves static files straight from the apps (`make run` turns
 # off runserver's own static handler, whose 404 is an HTML page outside the middleware).
 WHITENOISE_USE_FINDERS = DEBUG
@@ -244,10 +242,10 @@ DATA_UPLOAD_MAX_MEMORY_SIZE = env.integer("API_MAX_BODY_BYTES", 1024 * 1024, min
 REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": ["accounts.authentication.SessionJWTAuthentication"],
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
-    "DEFAULT_PARSER_CLASSES": ["project.parsers.StrictJSONParser"],
+    "DEFAULT_PARSER_CLASSES": ["accounts.parsers.StrictJSONParser"],
     "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
     "EXCEPTION_HANDLER": "project.handlers.api_exception_handler",
-    "DEFAULT_SCHEMA_CLASS": "project.schema.ApiAutoSchema",
+    "DEFAULT_SCHEMA_CLASS": "accounts.schema.ApiAutoSchema",
     "UNAUTHENTICATED_USER": None,
     # How many proxies in front append to X-Forwarded-For. 0 ignores the header, so a
     # client cannot pick its own address to dodge the rate limits.

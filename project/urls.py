@@ -5,6 +5,7 @@ from django.urls import include, path
 from drf_spectacular.views import SpectacularAPIView
 
 from project import views
+from todos import web
 
 urlpatterns = [
     # The busiest routes first: resolving tries each pattern in turn.
@@ -15,6 +16,6 @@ urlpatterns = [
     path("api/schema/", SpectacularAPIView.as_view(), name="schema"),
     path("api/docs/", views.api_docs, name="docs"),
     path("healthz", views.health, name="health"),
-    path("", views.web_client, name="web-client"),
+    path("", web.web_client, name="web-client"),
 ]
 # Unknown routes and other errors Django answers itself: project.middleware makes them JSON.

@@ -1,34 +1,13 @@
-"""Project-wide endpoints: the health check, the API docs, and the web client's page."""
+"""Project-wide endpoints: the health check and the API docs."""
 
-from csp.constants import NONCE, NONE, SELF
-from csp.decorators import csp, csp_update
+from csp.constants import NONCE
+from csp.decorators import csp_update
 from django.db import connection
-from django.shortcuts import render
-from django.views.decorators.csrf import csrf_exempt
-from django.views.decorators.http import require_safe
 from drf_spectacular.utils import extend_schema, inline_serializer
 from drf_spectacular.views import SpectacularSwaggerSplitView
 from rest_framework import serializers
 from rest_framework.decorators import api_view, authentication_classes, permission_classes
 from rest_framework.response import Response
-
-from todos.models import TITLE_MAX_LENGTH
-
-# The page runs only its own files: no inline script or style, nothing from elsewhere,
-# so an injected string can neither run nor send anything away. Its whole policy, not
-# the site's default (settings.CONTENT_SECURITY_POLICY): loosening the admin's must never
-# loosen this one.
-WEB_CLIENT_POLICY = {
-    "default-src": [SELF],
-    "script-src": [SELF],
-    "style-src": [SELF],
-    "img-src": [SELF],
-    "connect-src": [SELF],
-    "object-src": [NONE],
-    "base-uri": [NONE],
-    "form-action": [NONE],
-    "frame-ancestors": [NONE],
-}
 
 
 @extend_schema(
@@ -44,15 +23,6 @@ def health(request):
     with connection.cursor() as cursor:
         cursor.execute("SELECT 1")
     return Response({"status": "ok"})
-
-
-# A page, read only: a POST is a 405 from require_safe, not a CSRF failure.
-@csrf_exempt
-@require_safe
-@csp(WEB_CLIENT_POLICY)
-def web_client(request):
-    """GET /: the web client, plain HTML, CSS and JavaScript under a strict CSP."""
-    return render(request, "web/index.html", {"title_max_length": TITLE_MAX_LENGTH})
 
 
 # Swagger UI under the site's policy, with no inline script: the split view serves its

@@ -88,7 +88,7 @@ def test_refresh_cookie_not_secure_when_the_setting_is_off(browser, user, settin
     cookie = response.cookies["refresh_token"]  # no prefix: __Host- needs Secure
     assert cookie["secure"] == ""
     assert cookie["httponly"] is True
-    assert cookie["path"] == "/auth/browser/"
+    assert cookie["path"] == "/"
     assert post(browser, "/auth/browser/refresh").status_code == 200
 
 

@@ -77,6 +77,8 @@ def test_unhandled_error_500_json_without_details(auth_client, monkeypatch):
         raise RuntimeError("secret internals")
 
     monkeypatch.setattr(TodoViewSet, "list", explode)
+    # The test client re-raises what got_request_exception reports; a real one gets the 500.
+    auth_client.raise_request_exception = False
     body = assert_error(auth_client.get("/todos"), 500, "server_error", "Internal server error")
     assert "secret" not in str(body)
 

@@ -175,7 +175,7 @@ def test_a_page_that_loses_the_database_503_json(client, db, monkeypatch):
     def unavailable(*args, **kwargs):
         raise OperationalError("connection refused")
 
-    monkeypatch.setattr("project.views.render", unavailable)
+    monkeypatch.setattr("todos.web.render", unavailable)
     response = Client(raise_request_exception=False).get("/")
     assert response.status_code == 503
     assert response.json()["code"] == "service_unavailable"

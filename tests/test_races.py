@@ -88,10 +88,10 @@ def test_a_refresh_locks_its_session_row_and_not_the_user_row_on_postgres(
     from django.contrib.auth import get_user_model
     from django.db import DatabaseError, transaction
 
-    from accounts import services
+    from accounts import refresh
 
     deciding, release = threading.Event(), threading.Event()
-    decide = services.refresh_verdict
+    decide = refresh._refusal
 
     def held(*args):
         verdict = decide(*args)
@@ -99,7 +99,7 @@ def test_a_refresh_locks_its_session_row_and_not_the_user_row_on_postgres(
         release.wait(timeout=10)
         return verdict
 
-    monkeypatch.setattr(services, "refresh_verdict", held)
+    monkeypatch.setattr(refresh, "_refusal", held)
     with ThreadPoolExecutor(max_workers=1) as pool:
         pending = pool.submit(refresh_in_parallel, race_tokens["refresh_token"], 1)
         assert deciding.wait(timeout=10)

@@ -286,7 +286,7 @@ def test_gunicorn_serves_collected_static_files_with_debug_off(tmp_path):
         assert len(assets) >= 3
         status, html = get_when_up(port, "/", 5)  # the web client, with hashed file names
         assert status == 200
-        web = re.findall(r'(?:src|href)="(/static/web/[^"]+)"', html)
+        web = re.findall(r'(?:src|href)="(/static/todos/[^"]+)"', html)
         assert len(web) == 3 and all(re.search(r"\.[0-9a-f]{12}\.", path) for path in web)
         for path in ["/static/admin/css/base.css", *assets, *web]:
             assert get_when_up(port, path, 5)[0] == 200, path

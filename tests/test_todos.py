@@ -282,3 +282,12 @@ def test_list_body_is_these_exact_bytes(api_client, user, login, time_machine):
     )
     response = api_client.get("/todos", HTTP_AUTHORIZATION=f"Bearer {access}")
     assert response.content == expected.encode()
+
+
+@pytest.mark.parametrize("path", ["/todos/", "/todos/{id}/"])
+def test_a_trailing_slash_gets_the_same_answer(auth_client, path):
+    created = auth_client.post("/todos", {"title": "Slash"}, format="json").json()
+    with_slash = auth_client.get(path.format(id=created["id"]))
+    without = auth_client.get(path.rstrip("/").format(id=created["id"]))
+    assert with_slash.status_code == without.status_code == 200
+    assert with_slash.content == without.content

@@ -121,6 +121,20 @@ def refreshed_cookie(context) -> dict:
     return cookie
 
 
+def test_a_first_visit_asks_nothing_and_logs_nothing(context, live_server):
+    """No cookie: the sign-in form at once, no refused refresh in the console."""
+    page = context.new_page()
+    logged, refreshes = [], []
+    page.on("console", lambda message: message.type == "error" and logged.append(message.text))
+    page.on(
+        "request", lambda request: "/auth/browser/refresh" in request.url and refreshes.append(1)
+    )
+    page.goto(live_server.url + "/")
+    settled(page)
+    assert page.is_visible("#signed-out") and page.is_hidden("#signed-in")
+    assert refreshes == [] and logged == []
+
+
 def test_page_flow_from_sign_up_to_sign_out(context, live_server, django_user_model):
     errors = []
     page = open_tab(context, live_server.url, errors=errors)

@@ -6,7 +6,7 @@ from django.conf import settings
 from django.core.validators import MaxLengthValidator
 from rest_framework import serializers
 
-from project.fields import StrictBooleanField, StrictCharField, query_errors
+from accounts.fields import StrictBooleanField, StrictCharField, query_errors
 from todos.models import TITLE_MAX_LENGTH, Todo
 from todos.services import todo_create
 

@@ -9,9 +9,9 @@ from rest_framework import filters, viewsets
 from rest_framework.renderers import JSONRenderer
 from rest_framework.response import Response
 
-from project.fields import StrictBooleanField
-from project.pagination import MAX_LIMIT, PAGE_HEADERS, BareListPagination
-from project.schema import error
+from accounts.fields import StrictBooleanField
+from accounts.pagination import MAX_LIMIT, PAGE_HEADERS, BareListPagination
+from accounts.schema import error
 from todos.exceptions import InvalidTodoRequest, TodoNotFound
 from todos.models import Todo
 from todos.serializers import TodoFilterSerializer, TodoSerializer, description_field

@@ -301,8 +301,14 @@
   );
 
   // Sign in with the cookie, if this browser has a live session; else the sign-in form,
-  // without a message: a first visit has no cookie, and that is no error.
-  async function restore() {
+  // without a message: a first visit has no cookie, and that is no error. On load the
+  // page says whether there is a cookie at all (the server sees it; this script cannot),
+  // so a first visit asks nothing; another tab's sign-in always tries.
+  async function restore({ onLoad = false } = {}) {
+    if (onLoad && document.body.dataset.session !== "yes") {
+      show("signed-out");
+      return;
+    }
     let data;
     try {
       data = await cookieRoute("refresh");
@@ -329,5 +335,5 @@
   // For the browser console and the tests: refresh now (the token itself stays inside).
   window.todoClient = Object.freeze({ refresh: () => refresh().then(() => undefined) });
 
-  run(restore);
+  run(() => restore({ onLoad: true }));
 })();

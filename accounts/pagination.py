@@ -6,8 +6,8 @@ from rest_framework import serializers
 from rest_framework.pagination import BasePagination
 from rest_framework.response import Response
 
-from project.fields import query_errors
-from project.schema import error
+from accounts.fields import query_errors
+from accounts.schema import error
 
 DEFAULT_LIMIT = 20
 MAX_LIMIT = 100
