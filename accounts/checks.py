@@ -1,7 +1,14 @@
-"""System checks: the session hooks are in place and the signing key fits its algorithm."""
+"""System checks: the session hooks are in place, and production has what signing needs.
+
+A project that installs the app and sets nothing more runs (startproject, the app in
+INSTALLED_APPS, its URLs, its authentication class): the hooks a project adds to its own
+settings are warnings when missing, saying what is lost without them. This project's
+suite runs `check --deploy --fail-level WARNING` (tests/test_settings.py), so here they
+are required.
+"""
 
 from django.conf import settings
-from django.core.checks import Error, register
+from django.core.checks import Error, Warning, register
 
 PASSWORD_HOOK = "accounts.hooks.EndSessionsOnPasswordChange"
 SIGN_IN_MIDDLEWARE = "accounts.signins.SignInSessionMiddleware"
@@ -9,39 +16,47 @@ AUTHENTICATION_MIDDLEWARE = "django.contrib.auth.middleware.AuthenticationMiddle
 
 
 @register()
-def password_change_hook(app_configs, **kwargs) -> list[Error]:
-    """Without the hook, a password changed outside the API would leave sessions alive."""
+def password_change_hook(app_configs, **kwargs) -> list[Warning]:
+    """Without the hook, a password changed by code would leave the user's sessions alive."""
     names = [validator.get("NAME") for validator in settings.AUTH_PASSWORD_VALIDATORS]
     if PASSWORD_HOOK in names:
         return []
     return [
-        Error(
-            f"{PASSWORD_HOOK} is missing from AUTH_PASSWORD_VALIDATORS.",
-            hint="Add it back: it ends a user's sessions when the password changes outside "
-            "the API (admin, changepassword, set_password + save).",
-            id="accounts.E001",
+        Warning(
+            f"{PASSWORD_HOOK} is not in AUTH_PASSWORD_VALIDATORS.",
+            hint="Add it: a password set outside the API and the admin (`manage.py "
+            "changepassword`, set_password() and save() from code) then ends the user's "
+            "sessions too.",
+            id="accounts.W002",
         )
     ]
 
 
 @register()
-def sign_in_middleware(app_configs, **kwargs) -> list[Error]:
+def sign_in_middleware(app_configs, **kwargs) -> list[Error | Warning]:
     """Without the middleware, ending a user's sessions would leave their admin signed in."""
     middleware = list(settings.MIDDLEWARE)
-    if (
-        SIGN_IN_MIDDLEWARE in middleware
-        and AUTHENTICATION_MIDDLEWARE in middleware
-        and middleware.index(AUTHENTICATION_MIDDLEWARE) < middleware.index(SIGN_IN_MIDDLEWARE)
-    ):
-        return []
-    return [
-        Error(
-            f"{SIGN_IN_MIDDLEWARE} must be in MIDDLEWARE, after {AUTHENTICATION_MIDDLEWARE}.",
-            hint="Put it back: it signs out an admin browser whose session was revoked "
-            "(logout-all, a password change, a deactivation, the admin's revoke actions).",
-            id="accounts.E002",
-        )
-    ]
+    if SIGN_IN_MIDDLEWARE not in middleware:
+        return [
+            Warning(
+                f"{SIGN_IN_MIDDLEWARE} is not in MIDDLEWARE.",
+                hint=f"Add it after {AUTHENTICATION_MIDDLEWARE}: it signs out an admin "
+                "browser whose session was ended (logout-all, a password change, a "
+                "deactivation, the admin's revoke actions).",
+                id="accounts.W003",
+            )
+        ]
+    if AUTHENTICATION_MIDDLEWARE not in middleware or middleware.index(
+        AUTHENTICATION_MIDDLEWARE
+    ) > middleware.index(SIGN_IN_MIDDLEWARE):
+        return [
+            Error(
+                f"{SIGN_IN_MIDDLEWARE} must come after {AUTHENTICATION_MIDDLEWARE}.",
+                hint="It reads request.user, which the authentication middleware sets.",
+                id="accounts.E002",
+            )
+        ]
+    return []
 
 
 @register()

@@ -8,6 +8,7 @@ __all__ = [
     "REALM_HEADER",
     "BadRequest",
     "LengthRequired",
+    "MigrationsPending",
     "NotFound",
     "PayloadTooLarge",
     "RejectedToken",
@@ -49,6 +50,15 @@ class ServiceUnavailable(exceptions.APIException):
     default_detail = "Service temporarily unavailable. Please retry shortly."
     default_code = "service_unavailable"
     wait = 5
+
+
+class MigrationsPending(exceptions.APIException):
+    """The database has not been migrated: a deploy step is missing, not a client error."""
+
+    status_code = status.HTTP_503_SERVICE_UNAVAILABLE
+    default_detail = "The database is not migrated yet: run `manage.py migrate`."
+    default_code = "migrations_pending"
+    wait = 30
 
 
 class BadRequest(exceptions.APIException):

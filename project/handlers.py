@@ -6,7 +6,7 @@ from http import HTTPStatus
 from django.core.exceptions import PermissionDenied as DjangoPermissionDenied
 from django.core.exceptions import RequestDataTooBig, SuspiciousOperation
 from django.core.signals import got_request_exception
-from django.db import InterfaceError, OperationalError
+from django.db import DatabaseError, InterfaceError, OperationalError, ProgrammingError
 from django.http import Http404, JsonResponse
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import TimeoutError as RedisTimeoutError
@@ -16,6 +16,7 @@ from rest_framework.views import exception_handler
 from project.exceptions import (
     REALM_HEADER,
     BadRequest,
+    MigrationsPending,
     NotFound,
     PayloadTooLarge,
     RejectedToken,
@@ -25,6 +26,7 @@ from project.exceptions import (
     UnsupportedMediaType,
     error_body,
 )
+from project.readiness import pending_migrations
 
 logger = logging.getLogger("django.request")
 
@@ -68,6 +70,9 @@ def _normalise(exc: Exception, request=None) -> exceptions.APIException:
         return PayloadTooLarge()
     if isinstance(exc, SuspiciousOperation):
         return BadRequest()
+    if isinstance(exc, (OperationalError, ProgrammingError)) and _not_migrated():
+        # A missing table: the deploy skipped `migrate`. Say so, rather than "retry".
+        return MigrationsPending()
     if is_unavailable(exc):
         return ServiceUnavailable()
     logger.error("Unhandled API error", exc_info=exc)
@@ -75,6 +80,14 @@ def _normalise(exc: Exception, request=None) -> exceptions.APIException:
     # receivers hear of it before the JSON 500 goes out.
     got_request_exception.send(sender=None, request=request)
     return ServerError()
+
+
+def _not_migrated() -> bool:
+    """Whether migrations are pending; False when the database cannot even say."""
+    try:
+        return bool(pending_migrations())
+    except DatabaseError:
+        return False
 
 
 def is_unavailable(exc: BaseException) -> bool:

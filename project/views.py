@@ -9,19 +9,31 @@ from rest_framework import serializers
 from rest_framework.decorators import api_view, authentication_classes, permission_classes
 from rest_framework.response import Response
 
+from accounts.schema import error
+from project.exceptions import MigrationsPending
+from project.readiness import pending_migrations
+
 
 @extend_schema(
     operation_id="health",
-    responses={200: inline_serializer("Health", {"status": serializers.CharField()})},
+    responses={
+        200: inline_serializer("Health", {"status": serializers.CharField()}),
+        503: error(
+            "The database cannot be reached (`service_unavailable`) or is not migrated "
+            "(`migrations_pending`)."
+        ),
+    },
     tags=["health"],
 )
 @api_view(["GET"])
 @authentication_classes([])
 @permission_classes([])
 def health(request):
-    """200 when the database answers; the exception handler turns an outage into 503."""
+    """200 when the database answers and is migrated; else 503 (the handler's), saying which."""
     with connection.cursor() as cursor:
         cursor.execute("SELECT 1")
+    if pending_migrations():
+        raise MigrationsPending()
     return Response({"status": "ok"})
 
 

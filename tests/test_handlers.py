@@ -1,6 +1,13 @@
 """The exception handler: every error is {"error", "code"} JSON, never HTML."""
 
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
 import pytest
+from django.conf import settings
 from django.db import OperationalError
 from django.test import Client
 
@@ -158,3 +165,53 @@ def test_a_disallowed_host_is_no_logged_error():
     ours = [h for h in logger.handlers if not type(h).__module__.startswith("_pytest")]
     assert logger.propagate is False
     assert ours and all(isinstance(handler, logging.NullHandler) for handler in ours)
+
+
+def test_an_unmigrated_database_503_migrations_pending_naming_the_fix(tmp_path):
+    """`runserver` before `migrate`: /healthz and the login say what to do, in the log too."""
+    database = tmp_path / "fresh.sqlite3"
+    code = (
+        "import django, json; django.setup(); "
+        "from django.test import Client; c = Client(raise_request_exception=False); "
+        "h = c.get('/healthz'); "
+        "l = c.post('/auth/login', {'username': 'a', 'password': 'b'}, "
+        "content_type='application/json'); "
+        "print(json.dumps([h.status_code, h.json(), l.status_code, l.json()]))"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", code],
+        cwd=Path(settings.BASE_DIR),
+        env={
+            "PATH": os.environ["PATH"],
+            "DJANGO_SETTINGS_MODULE": "project.development",
+            "DATABASE_URL": f"sqlite:///{database}",
+            "ALLOWED_HOSTS": "testserver",
+        },
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=True,
+    )
+    health_status, health, login_status, login = json.loads(result.stdout.splitlines()[-1])
+    for status, body in ((health_status, health), (login_status, login)):
+        assert status == 503
+        assert body["code"] == "migrations_pending" and "manage.py migrate" in body["error"]
+    assert (
+        "The database is not migrated" in result.stderr
+        and "run `manage.py migrate`" in result.stderr
+    )
+
+
+def test_manage_py_runs_in_development_on_a_fresh_clone():
+    """No DEBUG, no secrets in the environment: manage.py's settings are development's."""
+    result = subprocess.run(
+        [sys.executable, "manage.py", "check"],
+        cwd=Path(settings.BASE_DIR),
+        env={"PATH": os.environ["PATH"]},
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert result.returncode == 0, result.stderr
+    assert "System check identified no issues" in result.stdout
