@@ -5,7 +5,7 @@ from rest_framework_simplejwt import settings as simplejwt
 from rest_framework_simplejwt.authentication import JWTAuthentication
 from rest_framework_simplejwt.exceptions import ExpiredTokenError, TokenError
 
-from accounts.exceptions import AccessTokenExpired, InvalidAccessToken, SessionRevoked
+from accounts.exceptions import REALM_HEADER, AccessTokenExpired, InvalidAccessToken, SessionRevoked
 from accounts.models import Session, SessionKind
 from accounts.tokens import SESSION_CLAIM, SessionAccessToken
 
@@ -27,6 +27,16 @@ class SessionJWTAuthentication(JWTAuthentication):
         token = self.get_validated_token(raw_token)
         session = self.get_session(token)
         return session.user, session
+
+    def authenticate_header(self, request) -> str:
+        """`Bearer realm="api"`, and `error="invalid_token"` when a token was presented.
+
+        RFC 6750 §3.1: a request with no token gets the bare challenge; one whose token
+        was refused is told so. (This project's exception handler writes the same.)
+        """
+        header = self.get_header(request)
+        presented = header is not None and self.get_raw_token(header) is not None
+        return REALM_HEADER + (', error="invalid_token"' if presented else "")
 
     def get_raw_token(self, header: bytes) -> bytes | None:
         """The token of a `Bearer <token>` header; None for any other shape.

@@ -2,7 +2,7 @@
 
 from django.urls import path
 
-from accounts import browser, oauth, views
+from accounts import browser, oauth, session_views, views
 
 app_name = "accounts"
 
@@ -11,12 +11,12 @@ urlpatterns = [
     path("login", views.LoginView.as_view(), name="login"),
     path("refresh", views.RefreshView.as_view(), name="refresh"),
     path("logout", views.LogoutView.as_view(), name="logout"),
-    path("logout-all", views.LogoutAllView.as_view(), name="logout-all"),
+    path("logout-all", session_views.LogoutAllView.as_view(), name="logout-all"),
     path("password", views.PasswordChangeView.as_view(), name="password"),
-    path("sessions", views.SessionListView.as_view(), name="sessions"),
-    path("events", views.SecurityEventListView.as_view(), name="events"),
+    path("sessions", session_views.SessionListView.as_view(), name="sessions"),
+    path("events", session_views.SecurityEventListView.as_view(), name="events"),
     # Any segment reaches the view, so a malformed id is "Session not found" too.
-    path("sessions/<str:session_id>", views.SessionDetailView.as_view(), name="session"),
+    path("sessions/<str:session_id>", session_views.SessionDetailView.as_view(), name="session"),
     # For other services: RFC 7662 introspection and RFC 7009 revocation.
     path("introspect", oauth.IntrospectionView.as_view(), name="introspect"),
     path("revoke", oauth.RevocationView.as_view(), name="revoke"),

@@ -1,38 +1,29 @@
-"""Thin views over the session service: validate input, call it, shape output."""
-
-from uuid import UUID
+"""Thin views over the services: sign up, sign in, refresh, log out, change the password."""
 
 from django.utils.cache import add_never_cache_headers
-from drf_spectacular.types import OpenApiTypes
-from drf_spectacular.utils import OpenApiParameter, extend_schema
+from drf_spectacular.utils import extend_schema
 from rest_framework import status
-from rest_framework.generics import ListAPIView
-from rest_framework.permissions import AllowAny
+from rest_framework.permissions import AllowAny, IsAuthenticated
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from accounts import services, users
+from accounts.authentication import SessionJWTAuthentication
 from accounts.clients import client_of
 from accounts.exceptions import (
     REALM_HEADER,
     AccessTokenRequired,
-    SessionNotFound,
     UnsupportedMediaType,
 )
-from accounts.models import RevokeReason, SecurityEvent, Session
-from accounts.pagination import INVALID_PAGE, PAGE_HEADERS, PagedListPagination
+from accounts.parsers import StrictJSONParser
 from accounts.refresh import refresh_session
 from accounts.schema import error
 from accounts.serializers import (
     CredentialsSerializer,
     LoginResultSerializer,
-    LogoutAllResultSerializer,
-    LogoutAllSerializer,
     MessageSerializer,
     PasswordChangeSerializer,
     RefreshTokenSerializer,
-    SecurityEventSerializer,
-    SessionSerializer,
     SignupSerializer,
     TokenPairSerializer,
 )
@@ -57,7 +48,24 @@ def token_response(data: dict) -> Response:
     return response
 
 
-class PublicAPIView(APIView):
+class JSONAPIView(APIView):
+    """The app's endpoints read JSON only, whatever the project's DRF defaults say."""
+
+    parser_classes = (StrictJSONParser,)
+
+
+class SessionAPIView(JSONAPIView):
+    """An endpoint for a signed-in session: its access token, whatever the project's defaults.
+
+    Explicit, so a project whose DRF defaults let anyone in (DRF's own: AllowAny) still
+    guards these routes: `request.auth` is the caller's Session.
+    """
+
+    authentication_classes = (SessionJWTAuthentication,)
+    permission_classes = (IsAuthenticated,)
+
+
+class PublicAPIView(JSONAPIView):
     """An endpoint that takes no access token; a stale Authorization header is ignored."""
 
     authentication_classes = ()
@@ -142,7 +150,7 @@ class RefreshView(PublicAPIView):
         return token_response(TokenPairSerializer(pair).data)
 
 
-class LogoutView(APIView):
+class LogoutView(SessionAPIView):
     """POST /auth/logout: end this session; both of its tokens die at once."""
 
     def initial(self, request, *args, **kwargs):
@@ -184,89 +192,7 @@ class LogoutView(APIView):
         return Response({"message": "Logout successful"})
 
 
-class LogoutAllView(APIView):
-    """POST /auth/logout-all: end every session of the user, or every other one."""
-
-    @extend_schema(
-        operation_id="logout_all",
-        request=LogoutAllSerializer,
-        responses={200: LogoutAllResultSerializer, 400: INVALID_BODY},
-        tags=["auth"],
-    )
-    def post(self, request):
-        data = validated(LogoutAllSerializer, request)
-        sessions = Session.objects.filter(user=request.user)
-        if data["keep_current"]:
-            sessions = sessions.exclude(pk=request.auth.pk)
-        count = sessions.revoke(RevokeReason.LOGOUT_ALL, client=client_of(request))
-        return Response({"message": "Logout successful", "revoked": count})
-
-
-class SessionListView(APIView):
-    """GET /auth/sessions: the caller's active sessions, newest first."""
-
-    @extend_schema(
-        operation_id="sessions_list",
-        responses={200: SessionSerializer(many=True)},
-        tags=["auth"],
-    )
-    def get(self, request):
-        sessions = Session.objects.active().filter(user=request.user)
-        serializer = SessionSerializer(
-            sessions, many=True, context={"current_session": request.auth}
-        )
-        return Response(serializer.data)
-
-
-class SecurityEventListView(ListAPIView):
-    """GET /auth/events: the caller's own security record, newest first, a page at a time."""
-
-    serializer_class = SecurityEventSerializer
-    pagination_class = PagedListPagination
-
-    def get_queryset(self):
-        return SecurityEvent.objects.filter(user=self.request.user).order_by("-id")
-
-    @extend_schema(
-        operation_id="events_list",
-        description="Your account's security record, newest first: sign-ins, wrong passwords, "
-        "lockouts, forgiven refresh retries, detected token reuse, ended sessions, password "
-        "changes. Always paginated (`page`, `limit`; 20 a page by default).",
-        parameters=PAGE_HEADERS,
-        responses={200: SecurityEventSerializer(many=True), 400: INVALID_PAGE},
-        tags=["auth"],
-    )
-    def get(self, request, *args, **kwargs):
-        return super().get(request, *args, **kwargs)
-
-
-class SessionDetailView(APIView):
-    """DELETE /auth/sessions/<id>: revoke one of the caller's own sessions."""
-
-    @extend_schema(
-        operation_id="session_revoke",
-        parameters=[
-            OpenApiParameter(
-                "session_id", OpenApiTypes.UUID, OpenApiParameter.PATH, description="A `sid`."
-            )
-        ],
-        responses={204: None, 404: error("No such session of yours: `session_not_found`.")},
-        tags=["auth"],
-    )
-    def delete(self, request, session_id):
-        try:
-            sid = UUID(session_id)  # any spelling of a UUID, upper case included
-        except ValueError:
-            raise SessionNotFound() from None
-        sessions = Session.objects.filter(pk=sid, user=request.user)
-        if not sessions.exists():
-            # Another user's session does not exist for you.
-            raise SessionNotFound()
-        sessions.revoke(RevokeReason.USER, client=client_of(request))
-        return Response(status=status.HTTP_204_NO_CONTENT)
-
-
-class PasswordChangeView(APIView):
+class PasswordChangeView(SessionAPIView):
     """POST /auth/password: change the password; every other session ends."""
 
     @extend_schema(
