@@ -1,6 +1,7 @@
 """The accounts app: sign-up, sign-in sessions and their tokens."""
 
 from django.apps import AppConfig
+from django.contrib.admin import apps as admin_apps
 
 
 class AccountsConfig(AppConfig):
@@ -15,3 +16,14 @@ class AccountsConfig(AppConfig):
         # username's lookalike keys.
         # The OpenAPI schemes of the app's authentication classes (drf-spectacular).
         from accounts import checks, hooks, lookalikes, schema, signins  # noqa: F401
+
+
+class AdminConfig(admin_apps.AdminConfig):
+    """Django's admin, on a site whose login and password forms are rate-limited.
+
+    Put `"accounts.apps.AdminConfig"` in INSTALLED_APPS instead of `"django.contrib.admin"`
+    (Django's way of replacing the default admin site).
+    """
+
+    default = False  # "accounts" alone means AccountsConfig
+    default_site = "accounts.sites.AdminSite"

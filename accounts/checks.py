@@ -72,7 +72,7 @@ def signing_configuration(app_configs, **kwargs) -> list[Error]:
     if settings.DEBUG:
         return []
     errors = []
-    if not app_settings.ISSUER:
+    if not getattr(settings, "ACCOUNTS", {}).get("ISSUER"):
         errors.append(
             Error(
                 "ACCOUNTS['ISSUER'] is not set.",

@@ -8,6 +8,7 @@ Values are read on each access, never captured at import, so `override_settings`
 from datetime import timedelta
 
 from django.conf import settings
+from django.core.exceptions import ImproperlyConfigured
 
 DEFAULTS = {
     # Sessions.
@@ -63,10 +64,16 @@ class AppSettings:
     def _resolve_refresh_cookie_secure(self, value) -> bool:
         return (not settings.DEBUG) if value is None else value
 
-    def _resolve_issuer(self, value) -> str | None:
-        if value is None and settings.DEBUG:
+    def _resolve_issuer(self, value) -> str:
+        if not value and settings.DEBUG:
             return DEVELOPMENT_ISSUER
-        return value.rstrip("/") if value else value
+        if not value:
+            # Every token carries it: refuse to sign or verify anything without it.
+            raise ImproperlyConfigured(
+                "ACCOUNTS['ISSUER'] is not set: this API's public origin, e.g. "
+                "https://api.example.com (manage.py check says so too)."
+            )
+        return value.rstrip("/")
 
 
 app_settings = AppSettings()
