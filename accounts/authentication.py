@@ -79,6 +79,8 @@ class SessionJWTAuthentication(JWTAuthentication):
             raise InvalidAccessToken("User is inactive")
         if session.is_revoked():
             raise SessionRevoked()
-        if session.is_expired():
+        # Past its absolute expiry, or idle past its refresh token's: an access token
+        # cannot outlive either.
+        if session.is_expired() or session.is_idle():
             raise AccessTokenExpired()
         return session

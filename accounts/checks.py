@@ -8,7 +8,7 @@ are required.
 """
 
 from django.conf import settings
-from django.core.checks import Error, Warning, register
+from django.core.checks import Error, Tags, Warning, register
 
 PASSWORD_HOOK = "accounts.hooks.EndSessionsOnPasswordChange"
 SIGN_IN_MIDDLEWARE = "accounts.signins.SignInSessionMiddleware"
@@ -91,3 +91,33 @@ def signing_configuration(app_configs, **kwargs) -> list[Error]:
             )
         )
     return errors
+
+
+@register(Tags.database)
+def signing_key_opens(app_configs, databases=None, **kwargs) -> list[Error]:
+    """The active signing key opens with KEY_ENCRYPTION_KEY (`check --database default`)."""
+    from django.db import DatabaseError
+
+    from accounts.conf import app_settings
+    from accounts.keys import UndecryptableKey, decrypt
+    from accounts.models import KeyState, SigningKey, key_encryption_keys
+
+    if not databases or app_settings.SIGNING_ALGORITHM.startswith("HS"):
+        return []
+    try:
+        active = SigningKey.objects.filter(state=KeyState.ACTIVE).first()
+        if active is not None:
+            decrypt(active.encrypted_private_key, key_encryption_keys())
+    except UndecryptableKey:
+        return [
+            Error(
+                f"The active signing key ({active.kid}) does not open with KEY_ENCRYPTION_KEY "
+                "or KEY_ENCRYPTION_KEY_FALLBACKS.",
+                hint="Put the key it was encrypted with back in KEY_ENCRYPTION_KEY, or list it "
+                "in KEY_ENCRYPTION_KEY_FALLBACKS: until then no token can be signed.",
+                id="accounts.E005",
+            )
+        ]
+    except DatabaseError:
+        return []  # no table yet (before migrate), or no database: other checks say so
+    return []

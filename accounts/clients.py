@@ -23,6 +23,11 @@ def client_of(request) -> Client:
     client cannot choose its own address to dodge a rate limit.
     """
     ip = canonical_ip(BaseThrottle().get_ident(request))
+    if ip is None:
+        # A forwarded entry that is no address ("unknown", an obfuscated name): count
+        # the client as the connection's peer, not as one "no address" every such client
+        # would share.
+        ip = canonical_ip(request.META.get("REMOTE_ADDR"))
     # PostgreSQL text cannot hold NUL, which a raw HTTP client may still send.
     user_agent = request.META.get("HTTP_USER_AGENT", "").replace("\x00", "")
     return Client(ip=ip, user_agent=user_agent[:USER_AGENT_MAX_LENGTH])
@@ -35,10 +40,16 @@ def canonical_ip(value: str | None) -> str | None:
     proxy may report for an IPv4 client) is the IPv4 address it maps: counted as
     IPv6, every IPv4 client in the world would share one /64. An IPv6 zone
     (`fe80::1%eth0`) names this server's interface, not the client, and is dropped:
-    the database's address columns do not keep it either.
+    the database's address columns do not keep it either. A port, as some proxies
+    append it (`198.51.100.7:1111`, `[2001:db8::7]:443`), is dropped.
     """
+    text = (value or "").strip()
+    if text.startswith("[") and "]" in text:
+        text = text[1 : text.index("]")]  # [v6] or [v6]:port
+    elif text.count(":") == 1:
+        text = text.partition(":")[0]  # v4:port (a bare IPv6 address has several colons)
     try:
-        address = ip_address((value or "").strip())
+        address = ip_address(text)
     except ValueError:
         return None
     if isinstance(address, IPv6Address):

@@ -128,6 +128,14 @@ class NoSigningKey(exceptions.APIException):
     default_code = "no_signing_key"
 
 
+class SigningKeyUnreadable(exceptions.APIException):
+    """The active key's private half opens with no KEY_ENCRYPTION_KEY (nor its fallbacks)."""
+
+    status_code = status.HTTP_503_SERVICE_UNAVAILABLE
+    default_detail = "Signing is unavailable: the signing key cannot be decrypted"
+    default_code = "signing_key_unreadable"
+
+
 # Texts of request-shape errors, used by the serializers' error_messages.
 CREDENTIALS_REQUIRED = "Username and password are required"
 REFRESH_TOKEN_REQUIRED = "Refresh token is required in request body"

@@ -28,14 +28,12 @@ from accounts.clients import Client, network
 from accounts.conf import app_settings
 from accounts.events import record
 from accounts.models import EventKind
-from accounts.windows import Claim, Window, claim, first_in_period
+from accounts.windows import Claim, Window, claim, first_in_period, parse_rate
 
 API_LOGIN = "api_login"
 ADMIN_LOGIN = "admin_login"
 API_PASSWORD_CHANGE = "api_password_change"
 ADMIN_PASSWORD_CHANGE = "admin_password_change"
-
-PERIODS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
 
 
 def looked_up(username: str) -> str:
@@ -59,12 +57,6 @@ def window(scope: str, *parts: str | None) -> Window:
     # Hashed: any string a client sends makes a valid, bounded key.
     digest = hashlib.sha256("\0".join(str(part) for part in parts).encode()).hexdigest()
     return Window(f"guard:{scope}:{digest}", limit, period)
-
-
-def parse_rate(rate: str) -> tuple[int, int]:
-    """`5/minute` -> (5, 60); the settings check the format at start-up."""
-    count, period = rate.split("/")
-    return int(count), PERIODS[period[0]]
 
 
 def password_check(

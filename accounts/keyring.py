@@ -1,5 +1,10 @@
 """The keys this process signs and verifies with, read from the database and kept briefly.
 
+Verifying needs the public keys only; a private key is decrypted the first time it is
+needed to sign, and kept. So a KEY_ENCRYPTION_KEY that opens nothing stops signing
+(logins and refreshes answer 503, /healthz too, `check --database default` says why)
+but never the verification of tokens already issued.
+
 Every app server reads the same `SigningKey` rows, so `manage.py signing_keys activate`
 on one machine rotates them all: each process rereads the ring after KEY_RING_SECONDS,
 and at once when it meets a `kid` it does not know (a token signed by a key activated a
@@ -16,7 +21,7 @@ from django.db import DatabaseError, IntegrityError, transaction
 
 from accounts import keys
 from accounts.conf import app_settings
-from accounts.exceptions import NoSigningKey
+from accounts.exceptions import NoSigningKey, SigningKeyUnreadable
 from accounts.models import KeyState, SigningKey, key_encryption_keys
 
 logger = logging.getLogger("accounts.keys")
@@ -46,17 +51,28 @@ class KeyRing:
         """Forget every key: the next use reads the database (tests; after a rotation)."""
         self._keys: dict[str, RingKey] = {}
         self._signing: RingKey | None = None
+        # The encrypted private halves of keys that have signed, and those opened so far.
+        self._sealed: dict[str, str] = {}
+        self._opened: dict[str, object] = {}
         self._read_at = float("-inf")
         self._missed_at = float("-inf")
 
-    def signing(self) -> RingKey:
-        """The active key, with its private half; the first key is made if there is none."""
+    def signing(self, kid: str | None = None) -> RingKey:
+        """The key to sign with, private half included: `kid` if it has signed, else the active.
+
+        A forgiven refresh replay re-mints its pair with the very key that signed it, after
+        a rotation too; anything else signs with the active key, the first one made if
+        there is none.
+        """
         self._fresh()
-        if self._signing is None:
-            self._bootstrap()
-        if self._signing is None:
-            raise NoSigningKey()
-        return self._signing
+        key = self._keys.get(kid) if kid is not None and kid in self._sealed else None
+        if key is None:
+            if self._signing is None:
+                self._bootstrap()
+            if self._signing is None:
+                raise NoSigningKey()
+            key = self._signing
+        return RingKey(key.kid, key.algorithm, key.public, self._open(key.kid))
 
     def verifying(self, kid: str) -> RingKey | None:
         """The key named `kid` if its signatures still count; None for an unknown one."""
@@ -82,21 +98,31 @@ class KeyRing:
                     raise
                 logger.warning("Signing keys could not be read; keeping the ones in memory")
                 return
-            known, read = self._keys, {}
+            known, read, sealed = self._keys, {}, {}
             signing = None
             for row in rows:
                 key = known.get(row.kid) or RingKey(
                     row.kid, row.algorithm, keys.load_public(row.public_key)
                 )
-                # Keys that have signed keep their private half: a forgiven refresh replay
-                # re-mints its pair with the very key that signed it, after a rotation too.
-                if row.activated_at is not None and key.private is None:
-                    pem = keys.decrypt(row.encrypted_private_key, key_encryption_keys())
-                    key = RingKey(key.kid, key.algorithm, key.public, keys.load_private(pem))
+                if row.activated_at is not None:
+                    sealed[row.kid] = row.encrypted_private_key
                 if row.state == KeyState.ACTIVE:
                     signing = key
                 read[row.kid] = key
-            self._keys, self._signing, self._read_at = read, signing, time.monotonic()
+            self._keys, self._signing, self._sealed = read, signing, sealed
+            self._read_at = time.monotonic()
+
+    def _open(self, kid: str):
+        """The private half of `kid`, decrypted once; SigningKeyUnreadable if nothing opens it."""
+        private = self._opened.get(kid)
+        if private is None:
+            try:
+                pem = keys.decrypt(self._sealed[kid], key_encryption_keys())
+            except keys.UndecryptableKey as exc:
+                logger.error("Signing key %s cannot be decrypted: %s", kid, exc)
+                raise SigningKeyUnreadable() from exc
+            private = self._opened[kid] = keys.load_private(pem)
+        return private
 
     def _bootstrap(self) -> None:
         """No key at all yet (a new installation): make the first one, active at once.
@@ -117,3 +143,9 @@ class KeyRing:
 
 
 key_ring = KeyRing()
+
+
+def signing_ready() -> None:
+    """Raise the 503 a login would meet if no token could be signed now; else nothing."""
+    if not app_settings.SIGNING_ALGORITHM.startswith("HS"):
+        key_ring.signing()

@@ -13,6 +13,8 @@ from jwt.algorithms import ECAlgorithm, OKPAlgorithm, RSAAlgorithm
 
 # NIST SP 800-57 and RFC 7518 §3.3: RSA keys under 2,048 bits are no longer safe to sign.
 MIN_RSA_BITS = 2048
+# NIST SP 800-56B: a public exponent of at least 65537 (e = 3 invites broadcast attacks).
+MIN_RSA_EXPONENT = 65537
 # RFC 7518 §3.4: each ES* algorithm signs on one curve only.
 CURVES = {"ES256": "secp256r1", "ES384": "secp384r1", "ES512": "secp521r1"}
 CURVE_NAMES = {"secp256r1": "P-256", "secp384r1": "P-384", "secp521r1": "P-521"}
@@ -139,6 +141,11 @@ def fit_problems(algorithm: str, private, name: str = "The key") -> list[str]:
     if family in ("RS", "PS"):
         if not isinstance(private, rsa.RSAPrivateKey):
             return [f"{name} must be an RSA key for {algorithm} (got {_kind(private)})"]
+        if private.public_key().public_numbers().e < MIN_RSA_EXPONENT:
+            return [
+                f"{name} has public exponent {private.public_key().public_numbers().e}: use "
+                f"{MIN_RSA_EXPONENT} (what `openssl genpkey -algorithm RSA` makes)"
+            ]
         if private.key_size < MIN_RSA_BITS:
             return [
                 f"{name} is a {private.key_size}-bit RSA key: {algorithm} needs at least "
@@ -160,7 +167,8 @@ def fit_problems(algorithm: str, private, name: str = "The key") -> list[str]:
             ]
         return []
     if algorithm == "EdDSA":
-        if not isinstance(private, (ed25519.Ed25519PrivateKey, ed448.Ed448PrivateKey)):
+        # Ed25519 only: what every JOSE library verifying EdDSA supports (RFC 8037).
+        if not isinstance(private, ed25519.Ed25519PrivateKey):
             return [f"{name} must be an Ed25519 key for EdDSA (got {_kind(private)})"]
         return []
     return [f"{algorithm} is not an algorithm this API signs with"]

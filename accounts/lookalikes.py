@@ -53,14 +53,27 @@ class Keys:
 
 
 def keys_of(username: str) -> Keys:
-    """The keys of `username`, NFKC-normalized first as Django normalizes usernames."""
-    name = unicodedata.normalize("NFKC", username)
+    """The keys of `username`, NFKC-normalized first as Django normalizes usernames.
+
+    Accents and other combining marks are dropped before the skeletons are taken: TR39
+    keeps them (`rt2víctim` is not `rt2victim` to it), and a reader of the admin or of
+    the security record tells them apart no better than a Cyrillic from a Latin i.
+    """
+    name = _unmarked(unicodedata.normalize("NFKC", username))
     folded = name.casefold()
     return Keys(
         folded=folded_key(username),
         skeleton=_digest(_checker.getSkeleton(0, name)),
         folded_skeleton=_digest(_checker.getSkeleton(0, folded)),
         upper_skeleton=_digest(_checker.getSkeleton(0, folded.upper())),
+    )
+
+
+def _unmarked(name: str) -> str:
+    """`name` without its combining marks (NFD, then every nonspacing mark dropped)."""
+    decomposed = unicodedata.normalize("NFD", name)
+    return unicodedata.normalize(
+        "NFC", "".join(char for char in decomposed if unicodedata.category(char) != "Mn")
     )
 
 

@@ -16,14 +16,15 @@ from rest_framework.authentication import BasicAuthentication
 from rest_framework.parsers import FormParser
 from rest_framework.permissions import AllowAny, BasePermission
 from rest_framework.response import Response
-from rest_framework.throttling import SimpleRateThrottle
 from rest_framework.views import APIView
 
 from accounts import keys
-from accounts.clients import client_of
+from accounts.clients import client_of, network
 from accounts.conf import app_settings
 from accounts.inspection import TOKEN_TYPE_HINTS, inspect, revoke_token
 from accounts.models import ResourceServer, SigningKey
+from accounts.throttles import WindowThrottle
+from accounts.views import AppAPIView
 
 BASIC_REALM = 'Basic realm="resource servers"'
 
@@ -61,16 +62,18 @@ class IsResourceServer(BasePermission):
         return True
 
 
-class PerClientThrottle(SimpleRateThrottle):
+class PerClientThrottle(WindowThrottle):
     """THROTTLE_RATES[scope] per resource server, or per address for an anonymous caller."""
 
-    def get_rate(self):
+    scope = ""
+
+    def rate(self) -> str:
         return app_settings.THROTTLE_RATES[self.scope]
 
-    def get_cache_key(self, request, view):
+    def key(self, request, view) -> str:
         server = request.auth if isinstance(request.auth, ResourceServer) else None
-        ident = f"client:{server.client_id}" if server else f"ip:{client_of(request).ip}"
-        return self.cache_format % {"scope": self.scope, "ident": ident}
+        ident = f"client:{server.client_id}" if server else f"ip:{network(client_of(request).ip)}"
+        return f"throttle:{self.scope}:{ident}"
 
 
 class IntrospectionThrottle(PerClientThrottle):
@@ -81,17 +84,11 @@ class RevocationThrottle(PerClientThrottle):
     scope = "revocation"
 
 
-class OAuthView(APIView):
+class OAuthView(AppAPIView):
     """A form-encoded RFC endpoint: OAuth's error bodies, never cached."""
 
     parser_classes = (FormParser,)
     authentication_classes = (ResourceServerAuthentication,)
-
-    def initial(self, request, *args, **kwargs):
-        # A wrong method is 405 before the credentials are looked at (DRF checks them first).
-        if not hasattr(self, request.method.lower()):
-            raise exceptions.MethodNotAllowed(request.method)
-        super().initial(request, *args, **kwargs)
 
     def handle_exception(self, exc):
         # Whatever went wrong with the client's credentials or its form, say it OAuth's way.
@@ -120,10 +117,15 @@ class OAuthView(APIView):
 
     def token_field(self, request) -> tuple[str, str | None]:
         """The form's `token` and `token_type_hint`; 400 invalid_request without a token."""
+        data = request.data  # a QueryDict for a form, a plain dict for no body at all
+        for name in ("token", "token_type_hint"):
+            if hasattr(data, "getlist") and len(data.getlist(name)) > 1:
+                # RFC 6749 §3.1: a parameter sent twice is a malformed request.
+                raise OAuthError("invalid_request", f"The {name} parameter is sent more than once")
         token = request.data.get("token")
         if not isinstance(token, str) or not token:
             raise OAuthError("invalid_request", "The token parameter is required")
-        hint = request.data.get("token_type_hint") or None
+        hint = request.data.get("token_type_hint")
         if hint is not None and hint not in TOKEN_TYPE_HINTS:
             raise OAuthError(
                 "unsupported_token_type",

@@ -38,6 +38,9 @@ UNAUTHENTICATED = error(
     "`session_revoked` (its session was logged out, revoked, or the password changed)."
 )
 TOO_LARGE = error("The body is larger than the API reads: `request_too_large`.")
+LENGTH_REQUIRED = error(
+    "The body was sent without a Content-Length (chunked): `length_required`; nothing read."
+)
 NOT_JSON = error("The body is not JSON: `unsupported_media_type`.")
 UNAVAILABLE = error("The database cannot be reached; retry later: `service_unavailable`.")
 
@@ -75,7 +78,7 @@ class ApiAutoSchema(AutoSchema):
         if self._is_protected():
             shared["401"] = UNAUTHENTICATED
         if self.method in BODY_METHODS:
-            shared.update({"413": TOO_LARGE, "415": NOT_JSON})
+            shared.update({"411": LENGTH_REQUIRED, "413": TOO_LARGE, "415": NOT_JSON})
         responses = operation["responses"]
         error_schema = self.resolve_serializer(ErrorSerializer, "response").ref
         for status_code, response in shared.items():

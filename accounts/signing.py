@@ -36,11 +36,7 @@ class KeyRingBackend(TokenBackend):
         if algorithm.startswith("HS"):
             secret = api_settings.SIGNING_KEY
             return RingKey(keys.secret_kid(secret), algorithm, secret, secret)
-        if kid is not None:
-            key = key_ring.verifying(kid)
-            if key is not None and key.private is not None:
-                return key
-        return key_ring.signing()
+        return key_ring.signing(kid)
 
     def key_for_verifying(self, kid) -> RingKey | None:
         """The key `kid` names, if it is one whose signatures still count."""

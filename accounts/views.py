@@ -2,7 +2,7 @@
 
 from django.utils.cache import add_never_cache_headers
 from drf_spectacular.utils import extend_schema
-from rest_framework import status
+from rest_framework import exceptions, status
 from rest_framework.permissions import AllowAny, IsAuthenticated
 from rest_framework.response import Response
 from rest_framework.views import APIView
@@ -48,7 +48,20 @@ def token_response(data: dict) -> Response:
     return response
 
 
-class JSONAPIView(APIView):
+class AppAPIView(APIView):
+    """Every endpoint of the app: a method it does not serve is 405 before anything else."""
+
+    def initial(self, request, *args, **kwargs):
+        # DRF authenticates and checks permissions first: a wrong method would otherwise
+        # be a 401 or a 403, and a cookie route's CSRF check would answer a TRACE.
+        if request.method.lower() not in self.http_method_names or not hasattr(
+            self, request.method.lower()
+        ):
+            raise exceptions.MethodNotAllowed(request.method)
+        super().initial(request, *args, **kwargs)
+
+
+class JSONAPIView(AppAPIView):
     """The app's endpoints read JSON only, whatever the project's DRF defaults say."""
 
     parser_classes = (StrictJSONParser,)

@@ -30,6 +30,15 @@ REDIS_TIMEOUT_SECONDS = 2
 SWEEP_EVERY = 1024
 
 
+PERIODS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
+
+
+def parse_rate(rate: str) -> tuple[int, int]:
+    """`5/minute` -> (5, 60): a DRF-style rate, read as a sliding window's limit and period."""
+    count, period = rate.split("/")
+    return int(count), PERIODS[period[0]]
+
+
 @dataclass(frozen=True)
 class Window:
     """One count: its key, and at most `limit` places in any `period` seconds."""

@@ -2,7 +2,7 @@
 
 from csp.middleware import CSPMiddleware
 from django.conf import settings
-from django.http import HttpResponse
+from django.http import HttpResponse, HttpResponseBadRequest
 from django.middleware.clickjacking import XFrameOptionsMiddleware
 from django.middleware.security import SecurityMiddleware
 
@@ -12,6 +12,11 @@ from project.handlers import error_for_status, error_response, is_unavailable
 # The admin is a website: its errors stay its own HTML pages.
 HTML_PREFIXES = ("/admin/",)
 
+# The admin's answer to a request no form could send (a NUL in a value).
+BAD_REQUEST_PAGE = (
+    "<!doctype html><html lang=en><meta charset=utf-8><title>Bad request</title>"
+    "<h1>Bad request</h1><p>The request carried a character no field can hold.</p></html>"
+)
 # The admin's page while the database or Redis is away: short, and it changed nothing.
 UNAVAILABLE_PAGE = (
     "<!doctype html><html lang=en><meta charset=utf-8>"
@@ -53,6 +58,10 @@ class JSONErrorMiddleware:
             # Django reads a body by its Content-Length only: a chunked one would arrive
             # empty, and the client would get an answer about missing fields.
             return self.secured(request, error_response(LengthRequired()))
+        if _is_html(request) and _carries_nul(request):
+            # The admin's forms and filters pass values to the database as they are, and
+            # PostgreSQL text cannot hold a NUL: refuse it here, not with a 500 there.
+            return self.secured(request, HttpResponseBadRequest(BAD_REQUEST_PAGE))
         response = self.get_response(request)
         if (
             response.status_code < 400
@@ -83,6 +92,14 @@ class JSONErrorMiddleware:
         for middleware in self.header_middleware:
             response = middleware.process_response(request, response)
         return response
+
+
+def _carries_nul(request) -> bool:
+    """A NUL anywhere in the query string or a form's fields and values."""
+    fields = [*request.GET.lists()]
+    if request.method == "POST" and request.content_type != "application/json":
+        fields += request.POST.lists()
+    return any("\x00" in key or any("\x00" in value for value in values) for key, values in fields)
 
 
 def _is_html(request) -> bool:

@@ -268,6 +268,9 @@ SIMPLE_JWT = {
     "USER_ID_CLAIM": "sub",
     "LEEWAY": 0,
 }
+if SIMPLE_JWT["REFRESH_TOKEN_LIFETIME"] < SIMPLE_JWT["ACCESS_TOKEN_LIFETIME"]:
+    # An access token would outlive the session's idle timeout, which the refresh token is.
+    env.problem("REFRESH_TOKEN_LIFETIME must be at least ACCESS_TOKEN_LIFETIME")
 
 # Per user: how many todos, and how long a title and a description may be. Together they
 # bound the body of an unpaged GET /todos (docs/configuration.md has the arithmetic).

@@ -9,6 +9,7 @@ from rest_framework import serializers
 from rest_framework.decorators import api_view, authentication_classes, permission_classes
 from rest_framework.response import Response
 
+from accounts.keyring import signing_ready
 from accounts.schema import error
 from project.exceptions import MigrationsPending
 from project.readiness import pending_migrations
@@ -19,21 +20,25 @@ from project.readiness import pending_migrations
     responses={
         200: inline_serializer("Health", {"status": serializers.CharField()}),
         503: error(
-            "The database cannot be reached (`service_unavailable`) or is not migrated "
-            "(`migrations_pending`)."
+            "The database cannot be reached (`service_unavailable`), is not migrated "
+            "(`migrations_pending`), or tokens cannot be signed (`no_signing_key`, "
+            "`signing_key_unreadable`)."
         ),
     },
     tags=["health"],
 )
-@api_view(["GET"])
+@api_view(["GET", "HEAD"])
 @authentication_classes([])
 @permission_classes([])
 def health(request):
-    """200 when the database answers and is migrated; else 503 (the handler's), saying which."""
+    """200 when the database answers, is migrated, and tokens can be signed; else 503, saying
+    which: `service_unavailable`, `migrations_pending`, `no_signing_key` or
+    `signing_key_unreadable` (a KEY_ENCRYPTION_KEY that opens no key)."""
     with connection.cursor() as cursor:
         cursor.execute("SELECT 1")
     if pending_migrations():
         raise MigrationsPending()
+    signing_ready()
     return Response({"status": "ok"})
 
 

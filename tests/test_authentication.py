@@ -144,3 +144,24 @@ def test_list_todos_costs_one_auth_query_plus_one(
 def test_the_bearer_scheme_is_case_insensitive(api_client, tokens, scheme):
     """RFC 7235 §2.1: an auth scheme is matched without regard to case."""
     assert get_todos(api_client, f"{scheme} {tokens['access_token']}").status_code == 200
+
+
+def test_an_idle_sessions_access_token_is_expired(api_client, tokens):
+    """Its refresh token idled out: the session is over, whatever the access token's exp."""
+    from django.utils import timezone
+
+    from accounts.models import Session
+
+    Session.objects.update(idle_expires_at=timezone.now())
+    response = get_todos(api_client, f"Bearer {tokens['access_token']}")
+    assert response.status_code == 401 and response.json()["code"] == "token_expired"
+
+
+def test_refresh_tokens_shorter_than_access_tokens_refused_at_start():
+    from tests.test_settings import GOOD_SECRETS, manage
+
+    result = manage(
+        "check", DEBUG="0", ACCESS_TOKEN_LIFETIME="900", REFRESH_TOKEN_LIFETIME="5", **GOOD_SECRETS
+    )
+    assert result.returncode != 0
+    assert "REFRESH_TOKEN_LIFETIME must be at least ACCESS_TOKEN_LIFETIME" in result.stderr

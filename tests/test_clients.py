@@ -31,7 +31,7 @@ def test_canonical_ip_is_one_spelling_per_address(value, expected):
 
 @pytest.mark.parametrize(
     "value",
-    [None, "", "   ", "garbage", "198.51.100.7:8080", "[::1]", "1.2.3.4.5", "01.02.03.04",
+    [None, "", "   ", "garbage", "1.2.3.4.5", "01.02.03.04",
      "2001:db8::1%", "::ffff:198.51.100.7%", "unknown", "198.51.100.7, 10.0.0.1"],
 )  # fmt: skip
 def test_canonical_ip_of_anything_but_an_address_is_none(value):
@@ -74,10 +74,31 @@ def test_network_takes_wider_prefixes_when_asked():
         ({"REMOTE_ADDR": "10.0.0.1", "HTTP_X_FORWARDED_FOR": "::ffff:198.51.100.7"}, 0, "10.0.0.1"),
         ({"REMOTE_ADDR": "10.0.0.1", "HTTP_X_FORWARDED_FOR": "::ffff:198.51.100.7"}, 1,
          "198.51.100.7"),
-        ({"REMOTE_ADDR": "10.0.0.1", "HTTP_X_FORWARDED_FOR": "garbage"}, 1, None),
+        # Not an address: the peer, not one "no address" every such client shares.
+        ({"REMOTE_ADDR": "10.0.0.1", "HTTP_X_FORWARDED_FOR": "garbage"}, 1, "10.0.0.1"),
     ],
 )  # fmt: skip
 def test_client_of_reports_the_canonical_address(settings, meta, num_proxies, expected):
     settings.REST_FRAMEWORK = {**settings.REST_FRAMEWORK, "NUM_PROXIES": num_proxies}
     request = RequestFactory().get("/", **meta)
     assert client_of(request).ip == expected
+
+
+@pytest.mark.parametrize(
+    ("forwarded", "expected"),
+    [
+        ("198.51.100.7:1111", "198.51.100.7"),
+        ("[2001:db8::7]:443", "2001:db8::7"),
+        ("[2001:db8::7]", "2001:db8::7"),
+        ("[::ffff:198.51.100.7]:80", "198.51.100.7"),
+    ],
+)
+def test_a_port_a_proxy_appends_is_dropped(forwarded, expected):
+    assert canonical_ip(forwarded) == expected
+
+
+def test_a_forwarded_entry_that_is_no_address_counts_as_the_peer(rf, settings):
+    """The review's finding: `unknown` and other non-addresses all shared one bucket."""
+    settings.REST_FRAMEWORK = {**settings.REST_FRAMEWORK, "NUM_PROXIES": 1}
+    request = rf.get("/", HTTP_X_FORWARDED_FOR="unknown", REMOTE_ADDR="10.1.2.3")
+    assert client_of(request).ip == "10.1.2.3"

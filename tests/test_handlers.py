@@ -215,3 +215,14 @@ def test_manage_py_runs_in_development_on_a_fresh_clone():
     )
     assert result.returncode == 0, result.stderr
     assert "System check identified no issues" in result.stdout
+
+
+def test_head_on_the_health_check_200(client, db):
+    """Load balancers that probe with HEAD."""
+    assert client.head("/healthz").status_code == 200
+
+
+@pytest.mark.parametrize("path", ["/auth/browser/logout", "/auth/login", "/auth/introspect"])
+def test_a_method_a_route_does_not_serve_405_before_any_check(client, db, path):
+    response = client.generic("TRACE", path, HTTP_X_REQUESTED_WITH="fetch")
+    assert_error(response, 405, "method_not_allowed")

@@ -6,12 +6,13 @@ from datetime import timedelta
 import jwt
 import pytest
 from django.core.management import CommandError, call_command
+from django.core.management.base import SystemCheckError
 from django.db import IntegrityError, OperationalError, transaction
 from django.utils import timezone
 
 from accounts.keyring import KeyRing, key_ring
 from accounts.models import KeyState, SigningKey
-from tests.conftest import bearer
+from tests.conftest import PASSWORD, bearer
 
 pytestmark = pytest.mark.django_db
 
@@ -214,3 +215,30 @@ def test_the_private_key_opens_with_a_fallback_after_the_encryption_key_changes(
         ).status_code
         == 200
     )
+
+
+def test_a_wrong_key_encryption_key_stops_signing_not_verifying(
+    api_client, user, login, tokens, first, settings
+):
+    """The review's finding: a changed KEY_ENCRYPTION_KEY took every request down."""
+    settings.ACCOUNTS = {**settings.ACCOUNTS, "KEY_ENCRYPTION_KEY": "another-key-" + "x" * 40}
+    key_ring.clear()
+    # Tokens already issued verify with the public key alone.
+    assert api_client.get("/todos", **bearer(tokens["access_token"])).status_code == 200
+    for response in (
+        api_client.post(
+            "/auth/login", {"username": user.username, "password": PASSWORD}, format="json"
+        ),
+        api_client.post("/auth/refresh", {"refresh_token": tokens["refresh_token"]}, format="json"),
+        api_client.get("/healthz"),
+    ):
+        assert response.status_code == 503, response.content
+        assert response.json()["code"] == "signing_key_unreadable"
+    with pytest.raises(SystemCheckError, match=r"accounts\.E005"):
+        call_command("check", databases=["default"])
+    settings.ACCOUNTS = {
+        **settings.ACCOUNTS,
+        "KEY_ENCRYPTION_KEY_FALLBACKS": ["test-key-encryption-key-" + "k" * 40],
+    }
+    key_ring.clear()
+    assert api_client.get("/healthz").status_code == 200

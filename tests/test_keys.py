@@ -93,3 +93,38 @@ def test_production_without_issuer_or_key_encryption_key_fails_the_checks(settin
     settings.DEBUG = True
     settings.ACCOUNTS = {}
     assert signing_configuration(None) == []  # development has defaults for both
+
+
+def test_an_rsa_key_with_a_small_public_exponent_refused():
+    weak = keys.load_private(
+        openssl_key(
+            "-algorithm",
+            "RSA",
+            "-pkeyopt",
+            "rsa_keygen_bits:2048",
+            "-pkeyopt",
+            "rsa_keygen_pubexp:3",
+        )
+    )
+    [problem] = keys.fit_problems("RS256", weak)
+    assert "public exponent 3: use 65537" in problem
+
+
+def test_eddsa_takes_ed25519_only():
+    from cryptography.hazmat.primitives.asymmetric import ed448
+
+    [problem] = keys.fit_problems("EdDSA", ed448.Ed448PrivateKey.generate())
+    assert "must be an Ed25519 key for EdDSA (got an Ed448 key)" in problem
+
+
+@pytest.mark.django_db
+def test_a_key_of_another_algorithm_is_never_activated(settings, tokens):
+    """The review added an EdDSA key beside RS256 ones and made it sign: verifiers pinned
+    to RS256 would have refused every new token."""
+    settings.ACCOUNTS = {**settings.ACCOUNTS, "SIGNING_ALGORITHM": "EdDSA"}
+    call_command("signing_keys", "add", stdout=io.StringIO())
+    eddsa = SigningKey.objects.get(algorithm="EdDSA")
+    settings.ACCOUNTS = {**settings.ACCOUNTS, "SIGNING_ALGORITHM": "RS256"}
+    with pytest.raises(CommandError, match="signs EdDSA, but JWT_ALGORITHM is RS256"):
+        call_command("signing_keys", "activate", eddsa.kid, "--now")
+    assert SigningKey.objects.get(state="active").algorithm == "RS256"

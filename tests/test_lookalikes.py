@@ -41,6 +41,13 @@ LOOKALIKES_OF_RT2VICTIM = {
     "dotless i": f"rt2v{DOTLESS_I}ct{DOTLESS_I}m",
     "rn for m": "rt2victirn",
     "fullwidth": "\uff52\uff54\uff12\uff56\uff49\uff43\uff54\uff49\uff4d",
+    # The second review's: marks TR39 keeps (dot below, acute, cedilla, dot above...).
+    "i with dot below": "rt2v\u1ecbctim",
+    "m with dot below": "rt2victi\u1e43",
+    "c with dot above": "rt2vi\u010btim",
+    "i with tilde below": "rt2v\u1e2dctim",
+    "i with acute": "rt2v\u00edctim",
+    "combining acute": "rt2vi\u0301ctim",
 }
 
 

@@ -180,3 +180,53 @@ def test_a_page_that_loses_the_database_503_json(client, db, monkeypatch):
     assert response.status_code == 503
     assert response.json()["code"] == "service_unavailable"
     assert response["Retry-After"]
+
+
+@pytest.mark.parametrize(
+    ("method", "path", "data"),
+    [
+        ("get", "/admin/accounts/session/", {"kind": "\x00"}),
+        ("get", "/admin/accounts/session/", {"revoked_reason": "\x00"}),
+        ("get", "/admin/accounts/securityevent/", {"kind": "\x00"}),
+        (
+            "get",
+            "/admin/autocomplete/",
+            {"app_label": "auth", "model_name": "user", "field_name": "groups", "term": "\x00"},
+        ),
+        (
+            "post",
+            "/admin/accounts/session/",
+            {"action": "revoke_selected", "_selected_action": "\x00"},
+        ),
+    ],
+)
+def test_a_nul_in_an_admin_request_400_not_500(admin_client, method, path, data):
+    """The second review's admin 500s (PostgreSQL text cannot hold a NUL)."""
+    admin_client.raise_request_exception = False
+    before = database_snapshot()
+    response = getattr(admin_client, method)(path, data)
+    assert response.status_code == 400
+    assert "no field can hold" in response.content.decode()
+    assert database_snapshot() == before
+
+
+@pytest.mark.parametrize(
+    ("changelist", "action", "selected"),
+    [
+        ("/admin/accounts/session/", "revoke_selected", "notauuid"),
+        ("/admin/auth/user/", "revoke_all_sessions", "abc"),
+        ("/admin/auth/user/", "deactivate_users", "1.5"),
+        ("/admin/token_blacklist/outstandingtoken/", "revoke_sessions", "x"),
+    ],
+)
+def test_an_action_on_ids_no_row_can_have_says_so(
+    admin_client, tokens, changelist, action, selected
+):
+    admin_client.raise_request_exception = False
+    before = database_snapshot()
+    response = admin_client.post(
+        changelist, {"action": action, "_selected_action": [selected]}, follow=True
+    )
+    assert response.status_code == 200
+    assert "The selection is not valid." in response.content.decode()
+    assert database_snapshot() == before

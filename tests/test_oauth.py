@@ -174,7 +174,7 @@ def test_add_resource_server_refuses_a_taken_name_and_replaces_on_request(gatewa
 
 
 def test_add_resource_server_refuses_a_push_url_that_is_no_url(db):
-    with pytest.raises(CommandError, match="is not an http"):
+    with pytest.raises(CommandError, match="push_url: Enter a valid URL"):
         register(push_url="javascript:alert(1)")
     assert not ResourceServer.objects.exists()
 
@@ -233,10 +233,12 @@ def test_introspection_of_a_deactivated_users_token_is_inactive(api_client, gate
     [
         None,
         {"client_id": "rs_nobody", "client_secret": "x"},
+        {"client_id": "rs_\x00nobody", "client_secret": "x"},
+        {"client_id": "rs_" + "x" * 500, "client_secret": "x"},
         "wrong-secret",
         "disabled",
     ],
-    ids=["none", "unknown client", "wrong secret", "disabled server"],
+    ids=["none", "unknown client", "NUL in the id", "huge id", "wrong secret", "disabled server"],
 )
 def test_introspection_without_valid_credentials_401_basic(
     api_client, gateway, tokens, credentials
@@ -365,3 +367,50 @@ def test_a_resource_servers_own_client_does_not_reach_user_routes(gateway, token
     """Its Basic credentials open introspection and revocation only."""
     client = APIClient()
     assert client.get("/todos", **basic(gateway)).status_code == 401
+
+
+def test_parallel_revocations_never_pass_the_rate(settings):
+    """The second review's burst: 200 parallel revocations got 189 through a 120/minute limit."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    settings.ACCOUNTS = {
+        **settings.ACCOUNTS,
+        "THROTTLE_RATES": {**settings.ACCOUNTS["THROTTLE_RATES"], "revocation": "5/minute"},
+    }
+
+    def one(_):
+        return form_post(APIClient(), "/auth/revoke", {"token": "garbage"}).status_code
+
+    with ThreadPoolExecutor(max_workers=10) as pool:
+        statuses = list(pool.map(one, range(30)))
+    assert statuses.count(200) == 5 and statuses.count(429) == 25
+
+
+@pytest.mark.parametrize(
+    ("options", "refusal"),
+    [
+        ({"name": "   "}, "cannot be blank|needs a name"),
+        ({"name": "x" * 101}, "at most 100 characters"),
+        ({"push_url": "http://user:pass@gateway.internal/events"}, "carries no user or password"),
+        ({"push_url": "http://169.254.169.254/latest/meta-data/"}, "No receiver lives at"),
+        ({"push_url": "http://0.0.0.0:8001/events"}, "No receiver lives at"),
+        ({"push_url": "ftp://gateway.internal/events"}, "Enter a valid URL"),
+    ],
+)
+def test_add_resource_server_refuses_what_cannot_be_one(db, options, refusal):
+    name = options.pop("name", "gateway")
+    with pytest.raises(CommandError, match=refusal):
+        register(name, **options)
+    assert not ResourceServer.objects.exists()
+
+
+def test_a_token_sent_twice_400_invalid_request(api_client, gateway, tokens):
+    body = f"token={tokens['access_token']}&token={tokens['refresh_token']}"
+    response = api_client.post("/auth/introspect", body, content_type=FORM, **basic(gateway))
+    assert response.status_code == 400 and response.json()["error"] == "invalid_request"
+
+
+def test_an_empty_hint_400_as_the_schema_says(api_client, tokens):
+    response = revoke(api_client, tokens["refresh_token"], token_type_hint="")
+    assert response.status_code == 400 and response.json()["error"] == "unsupported_token_type"
+    assert Session.objects.get().revoked_at is None

@@ -207,3 +207,11 @@ def test_todo_writes_declare_the_count_limit_and_the_write_throttle():
         assert "Retry-After" in operation["responses"]["429"]["headers"]
     for operation in (todos["get"], todo["get"]):
         assert "429" not in operation["responses"]
+
+
+def test_every_operation_with_a_body_declares_411():
+    spec = SchemaGenerator().get_schema(request=None, public=True)
+    for path, item in spec["paths"].items():
+        for method, operation in item.items():
+            if method in ("post", "put", "patch"):
+                assert "411" in operation["responses"], (method, path)

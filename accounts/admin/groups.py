@@ -7,10 +7,11 @@ from django.contrib.auth.admin import GroupAdmin as DjangoGroupAdmin
 from django.contrib.auth.models import Group
 
 from accounts.admin.privileges import NoEscalationGroupAdmin
+from accounts.admin.selection import ValidSelectionMixin
 
 admin.site.unregister(Group)
 
 
 @admin.register(Group)
-class GroupAdmin(NoEscalationGroupAdmin, DjangoGroupAdmin):
+class GroupAdmin(ValidSelectionMixin, NoEscalationGroupAdmin, DjangoGroupAdmin):
     """Django's GroupAdmin; a staff user who is not a superuser grants only what they hold."""

@@ -4,6 +4,7 @@ from django.contrib import admin, messages
 
 from accounts.admin.display import when
 from accounts.admin.readonly import ReadOnlyMixin
+from accounts.admin.selection import ValidSelectionMixin
 from accounts.models import ResourceServer, SigningKey
 
 
@@ -60,7 +61,7 @@ class SigningKeyAdmin(ReadOnlyMixin, admin.ModelAdmin):
 
 
 @admin.register(ResourceServer)
-class ResourceServerAdmin(admin.ModelAdmin):
+class ResourceServerAdmin(ValidSelectionMixin, admin.ModelAdmin):
     """Registered services: `manage.py add_resource_server` adds them; here they are disabled.
 
     The secret is shown once, by the command; only its hash is stored, and never shown.

@@ -12,6 +12,7 @@ from accounts.admin.events import events_link
 from accounts.admin.paginators import EstimatedCountMixin
 from accounts.admin.revoking import RevokePermissionMixin, report_revoked, revoke_and_log
 from accounts.admin.search import ExactSearchMixin, exact_matches
+from accounts.admin.selection import ValidSelectionMixin
 from accounts.models import Session, SessionKind, SessionToken
 
 # Rows of a session's refresh-token chain shown on its page; the tokens list has the rest.
@@ -39,6 +40,7 @@ class StatusFilter(admin.SimpleListFilter):
 
 @admin.register(Session)
 class SessionAdmin(
+    ValidSelectionMixin,
     EstimatedCountMixin,
     SessionColumns,
     RevokePermissionMixin,

@@ -12,6 +12,7 @@ from accounts.admin.paginators import EstimatedCountMixin
 from accounts.admin.readonly import ReadOnlyMixin
 from accounts.admin.revoking import RevokePermissionMixin, report_revoked, revoke_and_log
 from accounts.admin.search import ExactSearchMixin, as_uuid
+from accounts.admin.selection import ValidSelectionMixin
 from accounts.models import Session, SessionToken
 from accounts.tokens import fingerprint
 
@@ -47,6 +48,7 @@ def tokens_matching(term: str) -> list:
 
 
 class ReadOnlyTokenAdmin(
+    ValidSelectionMixin,
     EstimatedCountMixin,
     ReadOnlyMixin,
     RevokePermissionMixin,

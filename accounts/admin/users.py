@@ -23,6 +23,7 @@ from accounts.admin.display import SESSION_COLUMNS, SessionColumns
 from accounts.admin.events import events_link
 from accounts.admin.privileges import NoEscalationUserAdmin
 from accounts.admin.revoking import RevokePermissionMixin, report_revoked, revoke_and_log
+from accounts.admin.selection import ValidSelectionMixin
 from accounts.clients import client_of
 from accounts.lookalikes import lookalike_taken
 from accounts.models import Session
@@ -119,7 +120,7 @@ class SessionInline(SessionColumns, admin.TabularInline):
 
 
 @admin.register(User)
-class UserAdmin(NoEscalationUserAdmin, RevokePermissionMixin, DjangoUserAdmin):
+class UserAdmin(ValidSelectionMixin, NoEscalationUserAdmin, RevokePermissionMixin, DjangoUserAdmin):
     """Django's UserAdmin, with the user's sessions and a way to end them all."""
 
     inlines = (*DjangoUserAdmin.inlines, SessionInline)

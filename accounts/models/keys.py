@@ -7,6 +7,8 @@ from django.core.exceptions import ImproperlyConfigured
 from django.db import models, transaction
 from django.utils import timezone
 
+from accounts.conf import app_settings
+
 
 class KeyState(models.TextChoices):
     """Where a signing key is in its rotation: staged, active, previous, retired."""
@@ -114,6 +116,14 @@ class SigningKey(models.Model):
                 raise KeyRotationError(f"Key {key.kid} is already active")
             if key.state == KeyState.RETIRED:
                 raise KeyRotationError(f"Key {key.kid} is retired; add a new key instead")
+            if key.algorithm != app_settings.SIGNING_ALGORITHM:
+                # Verifiers may pin the algorithm (the docs' own example does): a switch
+                # would make them refuse every new token.
+                raise KeyRotationError(
+                    f"Key {key.kid} signs {key.algorithm}, but JWT_ALGORITHM is "
+                    f"{app_settings.SIGNING_ALGORITHM}: add a key for "
+                    f"{app_settings.SIGNING_ALGORITHM} instead"
+                )
             published = now - key.created_at
             if published < wait:
                 raise KeyRotationError(
@@ -151,8 +161,6 @@ class SigningKey(models.Model):
 
 def key_encryption_keys() -> list[str]:
     """KEY_ENCRYPTION_KEY then its fallbacks: the first encrypts, any of them decrypts."""
-    from accounts.conf import app_settings
-
     current = app_settings.KEY_ENCRYPTION_KEY
     if not current:
         if not settings.DEBUG:

@@ -3,9 +3,34 @@
 import hashlib
 import hmac
 import secrets
+from ipaddress import ip_address
+from urllib.parse import urlsplit
 
+from django.core.exceptions import ValidationError
+from django.core.validators import URLValidator
 from django.db import models
 from django.utils import timezone
+
+
+def validate_push_url(url: str) -> None:
+    """An http(s) URL a session event may be pushed to; never one that names a credential
+    or a host no receiver lives on (a cloud's metadata service, 0.0.0.0, multicast)."""
+    URLValidator(schemes=("http", "https"))(url)
+    parts = urlsplit(url)
+    if parts.username or parts.password:
+        raise ValidationError("A push URL carries no user or password.", code="credentials")
+    try:
+        host = ip_address(parts.hostname or "")
+    except ValueError:
+        return  # a host name
+    if host.is_link_local or host.is_multicast or host.is_unspecified or host.is_reserved:
+        raise ValidationError(f"No receiver lives at {host}.", code="address")
+
+
+def validate_name(name: str) -> None:
+    """A name for people: not blank."""
+    if not name.strip():
+        raise ValidationError("A resource server needs a name.", code="blank")
 
 
 class ResourceServerQuerySet(models.QuerySet):
@@ -24,6 +49,8 @@ class ResourceServerQuerySet(models.QuerySet):
 
     def authenticated(self, client_id: str, secret: str) -> "ResourceServer | None":
         """The enabled server with these credentials, else None (constant-time comparison)."""
+        if not client_id or len(client_id) > 64 or "\x00" in client_id:
+            return None  # no client id has that shape; PostgreSQL text cannot even hold a NUL
         server = self.filter(client_id=client_id, enabled=True).first()
         if server is None or not server.check_secret(secret):
             return None
@@ -37,14 +64,17 @@ class ResourceServer(models.Model):
     as a slow password hash would, and introspection stays cheap per call.
     """
 
-    name = models.CharField(max_length=100, unique=True)
+    name = models.CharField(max_length=100, unique=True, validators=[validate_name])
     client_id = models.CharField(max_length=64, unique=True, editable=False)
     secret_hash = models.CharField(max_length=64, editable=False)
     enabled = models.BooleanField(
         default=True, help_text="A disabled server can neither introspect nor revoke."
     )
     push_url = models.URLField(
-        max_length=500, blank=True, help_text="Where session events are pushed (RFC 8935)."
+        max_length=500,
+        blank=True,
+        validators=[validate_push_url],
+        help_text="Where session events are pushed (RFC 8935).",
     )
     created_at = models.DateTimeField(default=timezone.now, editable=False)
 

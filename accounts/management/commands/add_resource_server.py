@@ -4,7 +4,6 @@ import json
 
 from django.core.exceptions import ValidationError
 from django.core.management.base import BaseCommand, CommandError
-from django.core.validators import URLValidator
 from django.db import IntegrityError
 
 from accounts.models import ResourceServer
@@ -28,11 +27,15 @@ class Command(BaseCommand):
         )
 
     def handle(self, *args, name, push_url, replace, **options):
-        if push_url:
-            try:
-                URLValidator(schemes=("http", "https"))(push_url)
-            except ValidationError:
-                raise CommandError(f"--push-url {push_url!r} is not an http(s) URL") from None
+        try:
+            ResourceServer(name=name, push_url=push_url, client_id="-", secret_hash="-").full_clean(
+                exclude=["client_id", "secret_hash"], validate_unique=False
+            )
+        except ValidationError as refused:
+            problems = "; ".join(
+                f"{field}: {' '.join(texts)}" for field, texts in refused.message_dict.items()
+            )
+            raise CommandError(problems) from None
         existing = ResourceServer.objects.filter(name=name).first()
         if existing is not None and not replace:
             raise CommandError(f"{name!r} is registered already (--replace gives a new secret).")
