@@ -281,14 +281,18 @@ def test_the_migration_keys_existing_users_without_failing_on_lookalikes(transac
     before = ("accounts", "0006_signing_keys_resource_servers")
     after = ("accounts", "0007_username_skeletons")
     executor = MigrationExecutor(connection)
+    latest = executor.loader.graph.leaf_nodes()
     executor.migrate([before])
-    old_users = executor.loader.project_state([before]).apps.get_model("auth", "User")
-    for name in ("rt2victim", "RT2VICTIM", f"rt2vi{CYR_ES}tim", "alice"):
-        old_users.objects.create(username=name, password="!")
+    try:
+        old_users = executor.loader.project_state([before]).apps.get_model("auth", "User")
+        for name in ("rt2victim", "RT2VICTIM", f"rt2vi{CYR_ES}tim", "alice"):
+            old_users.objects.create(username=name, password="!")
+        MigrationExecutor(connection).migrate([after])
+        assert UsernameSkeleton.objects.count() == 4
+    finally:
+        # Back to the latest schema, for the tests after this one.
+        MigrationExecutor(connection).migrate(latest)
 
-    MigrationExecutor(connection).migrate([after])
-
-    assert UsernameSkeleton.objects.count() == 4
     assert [[u.username for u in group] for group in lookalike_groups()] == [
         ["rt2victim", "RT2VICTIM", f"rt2vi{CYR_ES}tim"]
     ]
