@@ -1,4 +1,4 @@
-"""Delete what expires: sessions, refresh tokens, old security events; in batches, beside traffic.
+"""Delete what expires: sessions, refresh tokens, old security events, sent pushes; in batches.
 
 Every batch reads at most `batch_size` primary keys, in primary-key order, then
 deletes their rows with plain DELETE statements in one short transaction. Sessions
@@ -16,7 +16,14 @@ from django.utils import timezone
 from rest_framework_simplejwt.token_blacklist.models import BlacklistedToken, OutstandingToken
 
 from accounts.conf import app_settings
-from accounts.models import SecurityEvent, Session, SessionToken
+from accounts.models import (
+    OutboxEvent,
+    PushKind,
+    PushState,
+    SecurityEvent,
+    Session,
+    SessionToken,
+)
 
 # 10,000 rows a batch: few round trips, short transactions (a fraction of a second on
 # PostgreSQL), and within SQLite's 32,766 parameters a statement.
@@ -32,6 +39,7 @@ class CleanupCounts:
     outstanding_tokens: int = 0
     blacklisted_tokens: int = 0
     security_events: int = 0
+    pushed_events: int = 0
     batches: int = 0
 
 
@@ -49,6 +57,7 @@ def clear_expired(*, batch_size: int = BATCH_SIZE, now: datetime | None = None) 
     _release_expired_current_tokens(now, batch_size, counts)
     _delete_expired_tokens(now, batch_size, counts)
     _delete_old_events(now, batch_size, counts)
+    _delete_sent_pushes(now, batch_size, counts)
     return counts
 
 
@@ -113,6 +122,25 @@ def _delete_old_events(now: datetime, batch_size: int, counts: CleanupCounts) ->
     for low in range(span["first"], span["last"] + 1, batch_size):
         batch = old.filter(pk__gte=low, pk__lt=low + batch_size)
         counts.security_events += _deleted(batch)
+        counts.batches += 1
+
+
+# A delivered heartbeat proves nothing once a newer one arrived: an hour's are kept.
+HEARTBEAT_RETENTION = timedelta(hours=1)
+
+
+def _delete_sent_pushes(now: datetime, batch_size: int, counts: CleanupCounts) -> None:
+    """Outbox rows done with: delivered or failed ones past PUSHED_EVENT_RETENTION_DAYS,
+    and delivered heartbeats past an hour. Pending ones stay, however old."""
+    cutoff = now - timedelta(days=app_settings.PUSHED_EVENT_RETENTION_DAYS)
+    done = OutboxEvent.objects.exclude(state=PushState.PENDING)
+    sent = done.filter(created_at__lt=cutoff) | done.filter(
+        kind=PushKind.VERIFICATION,
+        state=PushState.DELIVERED,
+        created_at__lt=now - HEARTBEAT_RETENTION,
+    )
+    for ids in _batches(sent.order_by("pk"), batch_size):
+        counts.pushed_events += _deleted(OutboxEvent.objects.filter(pk__in=ids))
         counts.batches += 1
 
 

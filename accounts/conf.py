@@ -41,6 +41,13 @@ DEFAULTS = {
     "JWKS_MAX_AGE": 300,
     # How long a process trusts the key ring it read before reading it again.
     "KEY_RING_SECONDS": 10,
+    # Session events pushed to resource servers (accounts.push).
+    "HEARTBEAT_SECONDS": 10,
+    "PUSH_TIMEOUT_SECONDS": 5,
+    "PUSH_RETRY_HOURS": 24,
+    "PUSH_MAX_BACKOFF_SECONDS": 600,
+    # Delivered and failed pushes are kept this long (the admin's delivery record).
+    "PUSHED_EVENT_RETENTION_DAYS": 7,
 }
 
 # What an unset ISSUER means in development (`make run`); production must set it.

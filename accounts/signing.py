@@ -60,6 +60,17 @@ class KeyRingBackend(TokenBackend):
             json_encoder=api_settings.JSON_ENCODER,
         )
 
+    def sign(self, claims: dict, *, headers: dict) -> str:
+        """Sign `claims` exactly as given with the active key (events: accounts.push)."""
+        key = self.key_for_signing()
+        return jwt.encode(
+            claims,
+            key.private,
+            algorithm=key.algorithm,
+            headers={**headers, "kid": key.kid},
+            json_encoder=api_settings.JSON_ENCODER,
+        )
+
     def decode(self, token, verify: bool = True) -> dict:
         """Verify with the key the header names; its algorithm only, never the header's."""
         try:

@@ -15,8 +15,10 @@ from django.contrib.auth.password_validation import (
 )
 from django.core.exceptions import ValidationError as DjangoValidationError
 from django.db import IntegrityError, transaction
+from django.utils import timezone
 from rest_framework import serializers
 
+from accounts import push
 from accounts.clients import Client
 from accounts.events import record
 from accounts.exceptions import UsernameTaken, WrongPassword
@@ -151,6 +153,8 @@ def account_changed(
         sessions = sessions.exclude(pk=keep.pk)
     with transaction.atomic():
         ended = sessions.revoke(ENDS_SESSIONS[kind], by=by, client=client)
+        if kind == EventKind.PASSWORD_CHANGED:
+            push.credential_changed(user, by=by, now=timezone.now())
         record(
             kind,
             user=user,

@@ -52,6 +52,20 @@ class Env:
             return default
         return int(value)
 
+    def number(self, name: str, default: float, *, minimum: float = 0.01) -> float:
+        """A positive decimal number of at least `minimum` (seconds, say)."""
+        value = self.text(name)
+        if not value:
+            return default
+        try:
+            number = float(value)
+        except ValueError:
+            number = None
+        if number is None or not number >= minimum:
+            self.problem(f"{name} must be a number >= {minimum} (got {value!r})")
+            return default
+        return number
+
     def items(self, name: str, default: str = "") -> list[str]:
         """A comma-separated list."""
         return [item.strip() for item in self.environ.get(name, default).split(",") if item.strip()]

@@ -319,6 +319,42 @@ ACCOUNTS = {
     "KEY_ENCRYPTION_KEY": JWT_KEY_ENCRYPTION_KEY or None,
     "KEY_ENCRYPTION_KEY_FALLBACKS": env.items("JWT_KEY_ENCRYPTION_KEY_FALLBACKS"),
     "JWKS_MAX_AGE": env.integer("JWKS_MAX_AGE", 300),
+    # Session events (docs/other-services.md): a heartbeat to every receiver this often,
+    # each push waits this long for an answer, and a failing one is retried this long.
+    "HEARTBEAT_SECONDS": env.integer("EVENTS_HEARTBEAT_SECONDS", 10, minimum=1),
+    "PUSH_TIMEOUT_SECONDS": env.integer("EVENTS_PUSH_TIMEOUT_SECONDS", 5, minimum=1),
+    "PUSH_RETRY_HOURS": env.integer("EVENTS_RETRY_HOURS", 24, minimum=1),
+    "PUSH_MAX_BACKOFF_SECONDS": env.integer("EVENTS_MAX_BACKOFF_SECONDS", 600, minimum=1),
+    "PUSHED_EVENT_RETENTION_DAYS": env.integer("EVENTS_RETENTION_DAYS", 7, minimum=1),
+}
+
+# Celery sends the session events (accounts.push, project/celery.py): through Redis when
+# REDIS_URL is set, else through folders on disk (development).
+EVENTS_DIR = BASE_DIR / ".celery"
+CELERY_BROKER_URL = REDIS_URL or "filesystem://localhost/"
+if not REDIS_URL:
+    CELERY_BROKER_TRANSPORT_OPTIONS = {
+        "data_folder_in": str(EVENTS_DIR / "queue"),
+        "data_folder_out": str(EVENTS_DIR / "queue"),
+        "control_folder": str(EVENTS_DIR / "control"),
+        "polling_interval": 0.1,
+    }
+    (EVENTS_DIR / "queue").mkdir(parents=True, exist_ok=True)
+CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
+CELERY_TASK_IGNORE_RESULT = True
+CELERY_WORKER_HIJACK_ROOT_LOGGER = False
+CELERY_BEAT_SCHEDULE_FILENAME = str(EVENTS_DIR / "beat-schedule")
+CELERY_BEAT_SCHEDULE = {
+    # Polls the outbox: the revoking request only writes rows, and a lost message is found
+    # again on the next beat. Its interval bounds how soon a receiver hears of a logout.
+    "dispatch": {
+        "task": "accounts.tasks.dispatch",
+        "schedule": env.number("EVENTS_DISPATCH_SECONDS", 0.25),
+    },
+    "heartbeat": {
+        "task": "accounts.tasks.heartbeat",
+        "schedule": ACCOUNTS["HEARTBEAT_SECONDS"],
+    },
 }
 
 SPECTACULAR_SETTINGS = {

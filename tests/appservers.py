@@ -30,8 +30,11 @@ def free_port() -> int:
 
 
 def pytest_database_url(port: int | None = None, host: str | None = None) -> str:
-    """The pytest-created test database as a DATABASE_URL, optionally through another port."""
+    """The pytest-created test database as a DATABASE_URL, optionally through another port
+    (PostgreSQL); on SQLite, its file."""
     db = connection.settings_dict
+    if connection.vendor == "sqlite":
+        return f"sqlite:///{db['NAME']}"
     credentials = db["USER"] + (f":{db['PASSWORD']}" if db["PASSWORD"] else "")
     host = host or db["HOST"] or "127.0.0.1"
     return f"postgres://{credentials}@{host}:{port or db['PORT']}/{db['NAME']}"
@@ -108,8 +111,10 @@ class Server:
     `environment` adds to (or overrides) the test settings' variables, e.g. REDIS_URL.
     """
 
-    def __init__(self, database_url: str, log: Path, *, workers: int = 2, **environment) -> None:
-        self.port = free_port()
+    def __init__(
+        self, database_url: str, log: Path, *, workers: int = 2, port: int = 0, **environment
+    ) -> None:
+        self.port = port or free_port()
         env = {
             **os.environ,
             "DJANGO_SETTINGS_MODULE": "tests.settings",
@@ -167,6 +172,52 @@ class Server:
         self.process.terminate()
         try:
             self.process.wait(10)
+        except subprocess.TimeoutExpired:
+            self.process.kill()
+            self.process.wait()
+        self.log.close()
+
+
+class EventWorker:
+    """The Celery worker with its beat, as `make run` starts it: it pushes session events.
+
+    `environment` adds to the test settings' variables; REDIS_URL is its broker.
+    """
+
+    def __init__(self, database_url: str, log: Path, **environment) -> None:
+        env = {
+            **os.environ,
+            "DJANGO_SETTINGS_MODULE": "tests.settings",
+            "DATABASE_URL": database_url,
+            **environment,
+        }
+        self.log = log.open("w")
+        self.process = subprocess.Popen(
+            [
+                *(sys.executable, "-m", "celery", "-A", "project", "worker", "--beat"),
+                *("--schedule", str(log.with_suffix(".schedule"))),
+                *("--pool", "threads", "--concurrency", "4", "--loglevel", "info"),
+                *("--without-mingle", "--without-gossip", "--without-heartbeat"),
+            ],
+            cwd=BASE_DIR,
+            env=env,
+            stdout=self.log,
+            stderr=subprocess.STDOUT,
+        )
+
+    def wait_until_ready(self, timeout: float = START_TIMEOUT) -> None:
+        """Until the worker logs that it is ready for tasks."""
+        text = Path(self.log.name)
+        deadline = time.monotonic() + timeout
+        while "ready." not in text.read_text():
+            assert self.process.poll() is None, f"the worker exited: {text.read_text()}"
+            assert time.monotonic() < deadline, f"the worker not ready after {timeout}s"
+            time.sleep(0.05)
+
+    def stop(self) -> None:
+        self.process.terminate()
+        try:
+            self.process.wait(15)
         except subprocess.TimeoutExpired:
             self.process.kill()
             self.process.wait()

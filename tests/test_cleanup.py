@@ -135,7 +135,7 @@ def test_command_reports_counts(history, time_machine):
     call_command("cleanup_tokens", "--batch-size", "500", stdout=out)
     assert out.getvalue() == (
         "Deleted 2 expired sessions, 3 expired refresh tokens (2 of them blacklisted) and 0 "
-        "security events older than 90 days, in 2 batches.\n"
+        "security events older than 90 days and 0 sent session events, in 2 batches.\n"
     )
 
 

@@ -136,6 +136,9 @@ def test_environment_variables_reach_their_settings():
         "'proxy_ssl': s.SECURE_PROXY_SSL_HEADER, 'hsts': s.SECURE_HSTS_SECONDS, "
         "'upload': s.DATA_UPLOAD_MAX_MEMORY_SIZE, "
         "'accounts': s.ACCOUNTS, "
+        "'dispatch': s.CELERY_BEAT_SCHEDULE['dispatch']['schedule'], "
+        "'heartbeat': s.CELERY_BEAT_SCHEDULE['heartbeat']['schedule'], "
+        "'broker': s.CELERY_BROKER_URL, "
         "'todo_limits': [s.TODO_LIMIT_PER_USER, s.TODO_TITLE_MAX_LENGTH, "
         "s.TODO_DESCRIPTION_MAX_LENGTH], "
         "}))"
@@ -173,6 +176,12 @@ def test_environment_variables_reach_their_settings():
         JWT_AUDIENCE="todo-api",
         JWT_KEY_ENCRYPTION_KEY_FALLBACKS="old-key-encryption-key-" + "9" * 40,
         JWKS_MAX_AGE="600",
+        EVENTS_DISPATCH_SECONDS="0.5",
+        EVENTS_HEARTBEAT_SECONDS="30",
+        EVENTS_PUSH_TIMEOUT_SECONDS="3",
+        EVENTS_RETRY_HOURS="48",
+        EVENTS_MAX_BACKOFF_SECONDS="60",
+        EVENTS_RETENTION_DAYS="14",
     )
     assert result.returncode == 0, result.stderr
     assert json.loads(result.stdout) == {
@@ -211,7 +220,15 @@ def test_environment_variables_reach_their_settings():
             "KEY_ENCRYPTION_KEY": GOOD_SECRETS["JWT_KEY_ENCRYPTION_KEY"],
             "KEY_ENCRYPTION_KEY_FALLBACKS": ["old-key-encryption-key-" + "9" * 40],
             "JWKS_MAX_AGE": 600,
+            "HEARTBEAT_SECONDS": 30,
+            "PUSH_TIMEOUT_SECONDS": 3,
+            "PUSH_RETRY_HOURS": 48,
+            "PUSH_MAX_BACKOFF_SECONDS": 60,
+            "PUSHED_EVENT_RETENTION_DAYS": 14,
         },
+        "dispatch": 0.5,
+        "heartbeat": 30,
+        "broker": "redis://cache.internal:6379/0",
         "todo_limits": [50, 80, 500],
     }
 

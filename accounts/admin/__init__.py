@@ -1,5 +1,5 @@
 """The admin as the session console: sessions, their tokens, users' sessions, the record."""
 
-from accounts.admin import events, groups, keys, sessions, tokens, users
+from accounts.admin import events, groups, keys, push, sessions, tokens, users
 
-__all__ = ["events", "groups", "keys", "sessions", "tokens", "users"]
+__all__ = ["events", "groups", "keys", "push", "sessions", "tokens", "users"]

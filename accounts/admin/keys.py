@@ -1,11 +1,14 @@
 """Signing keys and resource servers in the admin: what other services trust, and who they are."""
 
 from django.contrib import admin, messages
+from django.db.models import Count, Q
+from django.urls import reverse
+from django.utils.html import format_html
 
 from accounts.admin.display import when
 from accounts.admin.readonly import ReadOnlyMixin
 from accounts.admin.selection import ValidSelectionMixin
-from accounts.models import ResourceServer, SigningKey
+from accounts.models import PushState, ResourceServer, SigningKey
 
 
 @admin.register(SigningKey)
@@ -67,11 +70,11 @@ class ResourceServerAdmin(ValidSelectionMixin, admin.ModelAdmin):
     The secret is shown once, by the command; only its hash is stored, and never shown.
     """
 
-    list_display = ("name", "client_id", "enabled", "push_url", "registered")
+    list_display = ("name", "client_id", "enabled", "push_url", "delivery", "registered")
     list_filter = ("enabled",)
     search_fields = ("=name", "=client_id")
-    fields = ("name", "client_id", "enabled", "push_url", "registered")
-    readonly_fields = ("client_id", "registered")
+    fields = ("name", "client_id", "enabled", "push_url", "delivery", "registered")
+    readonly_fields = ("client_id", "delivery", "registered")
     actions = ("disable_selected",)
 
     def has_add_permission(self, request) -> bool:
@@ -82,6 +85,25 @@ class ResourceServerAdmin(ValidSelectionMixin, admin.ModelAdmin):
         if db_field.name == "push_url":
             kwargs["assume_scheme"] = "https"  # a push URL without a scheme is an https one
         return super().formfield_for_dbfield(db_field, request, **kwargs)
+
+    def get_queryset(self, request):
+        waiting = Count("outbox", filter=Q(outbox__state=PushState.PENDING))
+        failed = Count("outbox", filter=Q(outbox__state=PushState.FAILED))
+        return super().get_queryset(request).annotate(waiting=waiting, failed=failed)
+
+    @admin.display(description="session events")
+    def delivery(self, server: ResourceServer) -> str:
+        """Waiting and failed events, and the last delivery: a link to them."""
+        last = when(server.last_delivered_at) or "never"
+        url = reverse("admin:accounts_outboxevent_changelist")
+        return format_html(
+            '<a href="{}?receiver__id__exact={}">{} waiting, {} failed</a>; last delivered {}',
+            url,
+            server.pk,
+            server.waiting,
+            server.failed,
+            last,
+        )
 
     @admin.display(description="registered", ordering="created_at")
     def registered(self, server: ResourceServer) -> str | None:

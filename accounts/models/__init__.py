@@ -2,6 +2,7 @@
 
 from accounts.models.events import EventKind, SecurityEvent
 from accounts.models.keys import KeyRotationError, KeyState, SigningKey, key_encryption_keys
+from accounts.models.push import OutboxEvent, PushKind, PushState
 from accounts.models.servers import ResourceServer
 from accounts.models.sessions import (
     RevokeReason,
@@ -17,6 +18,9 @@ __all__ = [
     "EventKind",
     "KeyRotationError",
     "KeyState",
+    "OutboxEvent",
+    "PushKind",
+    "PushState",
     "ResourceServer",
     "RevokeReason",
     "SecurityEvent",

@@ -77,6 +77,10 @@ class ResourceServer(models.Model):
         help_text="Where session events are pushed (RFC 8935).",
     )
     created_at = models.DateTimeField(default=timezone.now, editable=False)
+    # A worker delivering to this server holds it until then (accounts.push): one at a
+    # time, so its events arrive in order.
+    delivering_until = models.DateTimeField(null=True, blank=True, editable=False)
+    last_delivered_at = models.DateTimeField(null=True, blank=True, editable=False)
 
     objects = ResourceServerQuerySet.as_manager()
 

@@ -69,12 +69,14 @@ class SessionQuerySet(models.QuerySet):
         """End every session here that has not ended yet; returns how many this call ended.
 
         Each gets its revocation time and `reason`, its current refresh token is
-        blacklisted, and its `session_revoked` event is written, in one transaction:
+        blacklisted, its `session_revoked` event is written, and every resource server's
+        session event is queued (accounts.push), in one transaction:
         every access token of the session is refused from the next request. Ending an
         ended session does nothing, so any path may call this twice. `by` is the staff
         user who acted on someone else's account; `details` go into each event (e.g. the
         resource server that asked). Every way a session ends comes through here.
         """
+        from accounts import push
         from accounts.events import Event, record_all
 
         reason = RevokeReason(reason)  # an unknown reason raises, before anything is written
@@ -110,6 +112,10 @@ class SessionQuerySet(models.QuerySet):
                         )
                         for pk, user_id, username, _ in chunk
                     ]
+                )
+                # Every resource server hears of it, from the outbox, once this commits.
+                push.session_ends(
+                    [(pk, user_id) for pk, user_id, *_ in chunk], reason, by=by, now=now
                 )
         return len(rows)
 

@@ -9,8 +9,8 @@ from accounts.conf import app_settings
 class Command(BaseCommand):
     help = (
         "Delete sessions past their absolute expiry, refresh tokens past theirs and security "
-        "events past SECURITY_EVENT_RETENTION_DAYS, in batches. Revoked sessions are kept "
-        "until they expire."
+        "events past SECURITY_EVENT_RETENTION_DAYS, and sent session events past "
+        "PUSHED_EVENT_RETENTION_DAYS, in batches. Revoked sessions are kept until they expire."
     )
     # A cron job: `check` and `migrate` check the project; importing every URL and view
     # for the checks here would cost a fifth of this command's memory and a second of time.
@@ -29,5 +29,6 @@ class Command(BaseCommand):
             f"Deleted {counts.sessions} expired sessions, {counts.outstanding_tokens} expired "
             f"refresh tokens ({counts.blacklisted_tokens} of them blacklisted) and "
             f"{counts.security_events} security events older than "
-            f"{app_settings.SECURITY_EVENT_RETENTION_DAYS} days, in {counts.batches} batches."
+            f"{app_settings.SECURITY_EVENT_RETENTION_DAYS} days and {counts.pushed_events} sent "
+            f"session events, in {counts.batches} batches."
         )

@@ -1,0 +1,32 @@
+"""Celery tasks that send the outbox's session events (accounts.push).
+
+The revoking request only writes outbox rows; `dispatch` runs every fraction of a second
+(Celery beat), finds the receivers with an event due, and hands each to `deliver_to`;
+`heartbeat` queues the heartbeats. So delivery never slows a request, and a message
+lost by the broker (Redis restarted, a worker killed) is found again on the next beat.
+"""
+
+from celery import shared_task
+
+from accounts import push
+
+
+@shared_task(ignore_result=True)
+def dispatch() -> int:
+    """Hand every receiver with an event due to a worker; returns how many."""
+    due = push.due_receivers()
+    for receiver_id in due:
+        deliver_to.delay(receiver_id)
+    return len(due)
+
+
+@shared_task(ignore_result=True)
+def deliver_to(receiver_id: int) -> int:
+    """Send one receiver's due events in order (one worker at a time holds it)."""
+    return push.deliver(receiver_id)
+
+
+@shared_task(ignore_result=True)
+def heartbeat() -> int:
+    """Queue a heartbeat behind every empty queue; the next dispatch sends them."""
+    return push.queue_heartbeats()

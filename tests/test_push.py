@@ -1,0 +1,424 @@
+"""Session events pushed to resource servers: one per receiver per ended session, from an
+outbox written with the revocation, signed, in order, retried, and never lost."""
+
+import http.server
+import io
+import itertools
+import threading
+from datetime import timedelta
+
+import jwt
+import pytest
+from django.core.management import call_command
+from django.db import transaction
+from django.urls import reverse
+from django.utils import timezone
+
+from accounts import push
+from accounts.models import OutboxEvent, PushKind, PushState, ResourceServer, RevokeReason, Session
+from tests.conftest import PASSWORD, bearer
+
+pytestmark = pytest.mark.django_db
+
+REVOKED = push.EVENT_TYPES[PushKind.SESSION_REVOKED]
+CHANGED = push.EVENT_TYPES[PushKind.CREDENTIAL_CHANGE]
+VERIFIED = push.EVENT_TYPES[PushKind.VERIFICATION]
+
+
+class Receiver:
+    """A push endpoint on a free loopback port: records every SET, answers `status`."""
+
+    def __init__(self) -> None:
+        self.received: list[str] = []
+        self.status = 202
+        receiver = self
+
+        class Handler(http.server.BaseHTTPRequestHandler):
+            def do_POST(self):
+                body = self.rfile.read(int(self.headers.get("Content-Length", 0)))
+                assert self.headers["Content-Type"] == "application/secevent+jwt"
+                receiver.received.append(body.decode())
+                self.send_response(receiver.status)
+                self.end_headers()
+                if receiver.status == 400:
+                    self.wfile.write(b'{"err": "invalid_request"}')
+
+            def log_message(self, *args):
+                pass
+
+        self.server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.url = f"http://127.0.0.1:{self.server.server_address[1]}/events"
+        threading.Thread(target=self.server.serve_forever, args=(0.02,), daemon=True).start()
+
+    def claims(self) -> list[dict]:
+        return [jwt.decode(token, options={"verify_signature": False}) for token in self.received]
+
+    def close(self) -> None:
+        self.server.shutdown()
+        self.server.server_close()
+
+
+@pytest.fixture
+def receivers():
+    """Three receivers, registered with push URLs."""
+    made = []
+    for name in ("gateway", "worker", "search"):
+        receiver = Receiver()
+        call_command("add_resource_server", name, "--push-url", receiver.url, stdout=io.StringIO())
+        receiver.record = ResourceServer.objects.get(name=name)
+        made.append(receiver)
+    yield made
+    for receiver in made:
+        receiver.close()
+
+
+def deliver_all() -> None:
+    for receiver in ResourceServer.objects.all():
+        push.deliver(receiver.pk)
+
+
+def revoked_sids(receiver) -> list[str]:
+    return [
+        claims["sub_id"]["session"]["id"]
+        for claims in receiver.claims()
+        if REVOKED in claims["events"]
+    ]
+
+
+def test_a_logout_is_pushed_to_every_receiver_once_as_a_signed_set(api_client, tokens, receivers):
+    sid = str(Session.objects.get().pk)
+    response = api_client.post(
+        "/auth/logout",
+        {"refresh_token": tokens["refresh_token"]},
+        format="json",
+        **bearer(tokens["access_token"]),
+    )
+    assert response.status_code == 200
+    assert OutboxEvent.objects.count() == 3  # written with the revocation, not sent yet
+    deliver_all()
+
+    [published] = api_client.get("/.well-known/jwks.json").json()["keys"]
+    key = jwt.PyJWK(published)
+    for receiver in receivers:
+        [token] = receiver.received
+        header = jwt.get_unverified_header(token)
+        assert (header["typ"], header["kid"]) == ("secevent+jwt", published["kid"])
+        claims = jwt.decode(
+            token,
+            key.key,
+            algorithms=["RS256"],
+            audience=receiver.record.client_id,
+            issuer="http://testserver",
+        )
+        event = claims["events"][REVOKED]
+        assert claims["sub_id"]["session"] == {"format": "opaque", "id": sid}
+        assert claims["sub_id"]["user"]["sub"] == str(Session.objects.get().user_id)
+        assert event["initiating_entity"] == "user" and event["reason_admin"] == {"en": "logout"}
+        assert event["event_timestamp"] == claims["iat"] and claims["jti"]
+    assert set(OutboxEvent.objects.values_list("state", flat=True)) == {PushState.DELIVERED}
+
+
+def end_by(reason, api_client, tokens, user, admin_client, settings):
+    """End the session of `tokens` the way `reason` names; the expected initiating entity."""
+    access, refresh = tokens["access_token"], tokens["refresh_token"]
+    if reason == "logout":
+        api_client.post("/auth/logout", {"refresh_token": refresh}, format="json", **bearer(access))
+    elif reason == "logout_all":
+        api_client.post("/auth/logout-all", {}, format="json", **bearer(access))
+    elif reason == "user":
+        sid = Session.objects.get(user=user).pk
+        api_client.delete(f"/auth/sessions/{sid}", **bearer(access))
+    elif reason == "password_change":
+        user.set_password("another-Strong-pass-77")
+        user.save()
+    elif reason == "user_deactivated":
+        user.is_active = False
+        user.save()
+    elif reason == "admin":
+        sid = Session.objects.get(user=user).pk
+        admin_client.post(
+            reverse("admin:accounts_session_changelist"),
+            {"action": "revoke_selected", "_selected_action": [sid]},
+        )
+    elif reason == "reuse_detected":
+        settings.ACCOUNTS = {**settings.ACCOUNTS, "REFRESH_REUSE_GRACE_SECONDS": 0}
+        api_client.post("/auth/refresh", {"refresh_token": refresh}, format="json")
+        api_client.post("/auth/refresh", {"refresh_token": refresh}, format="json")
+    elif reason == "revoked_by_client":
+        api_client.post(
+            "/auth/revoke", f"token={refresh}", content_type="application/x-www-form-urlencoded"
+        )
+
+
+REASONS = {
+    "logout": "user",
+    "logout_all": "user",
+    "user": "user",
+    "password_change": "user",
+    "user_deactivated": "admin",
+    "admin": "admin",
+    "reuse_detected": "policy",
+    "revoked_by_client": "user",
+}
+
+
+@pytest.mark.parametrize(("reason", "entity"), REASONS.items(), ids=REASONS)
+def test_every_way_a_session_ends_sends_exactly_one_event_per_receiver(
+    api_client, user, tokens, receivers, admin_client, settings, reason, entity
+):
+    sid = str(Session.objects.get(user=user).pk)
+    end_by(reason, api_client, tokens, user, admin_client, settings)
+    deliver_all()
+    for receiver in receivers:
+        assert revoked_sids(receiver) == [sid], reason
+        [event] = [c["events"][REVOKED] for c in receiver.claims() if REVOKED in c["events"]]
+        assert event["reason_admin"] == {"en": reason}
+        assert event["initiating_entity"] == entity
+
+
+def test_the_session_limit_sends_one_event_for_the_session_it_ends(
+    api_client, user, login, receivers, settings
+):
+    settings.ACCOUNTS = {**settings.ACCOUNTS, "SESSION_LIMIT_PER_USER": 1}
+    first = login(user)
+    oldest = str(Session.objects.get().pk)
+    login(user)
+    deliver_all()
+    for receiver in receivers:
+        assert revoked_sids(receiver) == [oldest]
+        [event] = [c["events"][REVOKED] for c in receiver.claims()]
+        assert (event["reason_admin"], event["initiating_entity"]) == (
+            {"en": "session_limit"},
+            "policy",
+        )
+    assert first
+
+
+def test_a_password_change_also_sends_credential_change(api_client, user, tokens, receivers):
+    response = api_client.post(
+        "/auth/password",
+        {"old_password": PASSWORD, "new_password": "another-Strong-pass-77"},
+        format="json",
+        **bearer(tokens["access_token"]),
+    )
+    assert response.status_code == 200
+    deliver_all()
+    for receiver in receivers:
+        [claims] = [c for c in receiver.claims() if CHANGED in c["events"]]
+        assert claims["sub_id"] == {
+            "format": "iss_sub",
+            "iss": "http://testserver",
+            "sub": str(user.pk),
+        }
+        assert claims["events"][CHANGED]["credential_type"] == "password"
+
+
+def test_a_revocation_rolled_back_sends_nothing(user, tokens, receivers):
+    with pytest.raises(RuntimeError), transaction.atomic():
+        Session.objects.filter(user=user).revoke(RevokeReason.LOGOUT)
+        raise RuntimeError("the request failed after the revocation")
+    deliver_all()
+    assert not OutboxEvent.objects.exists()
+    assert all(receiver.received == [] for receiver in receivers)
+
+
+def test_a_receiver_that_is_down_gets_every_event_once_it_is_back(
+    user, login, receivers, time_machine
+):
+    time_machine.move_to(timezone.now(), tick=False)
+    down = receivers[0]
+    url = down.url
+    down.close()  # nothing listens on its port any more
+    sessions = [login(user) for _ in range(3)]
+    Session.objects.filter(user=user).revoke(RevokeReason.LOGOUT_ALL)
+    for _ in range(4):  # retries, each after its backoff
+        deliver_all()
+        time_machine.shift(timedelta(seconds=30))
+    event = OutboxEvent.objects.filter(receiver=down.record).order_by("id").first()
+    assert event.state == PushState.PENDING and event.attempts >= 3 and event.last_error
+    # The other receivers were not held up.
+    assert all(len(revoked_sids(r)) == 3 for r in receivers[1:])
+
+    back = Receiver()
+    ResourceServer.objects.filter(pk=down.record.pk).update(push_url=back.url)
+    time_machine.shift(timedelta(minutes=15))
+    deliver_all()
+    try:
+        assert sorted(revoked_sids(back)) == sorted(str(s.pk) for s in Session.objects.all())
+        jtis = [c["jti"] for c in back.claims()]
+        assert len(jtis) == len(set(jtis)) == 3
+        stored = set(OutboxEvent.objects.filter(receiver=down.record).values_list("jti", flat=True))
+        assert set(jtis) == stored  # the same jti on every attempt: receivers de-duplicate by it
+    finally:
+        back.close()
+    assert url and sessions
+
+
+def test_a_receiver_answering_500_is_retried_with_backoff_and_the_admin_shows_it(
+    user, tokens, receivers, admin_client, time_machine
+):
+    time_machine.move_to(timezone.now(), tick=False)
+    failing = receivers[0]
+    failing.status = 500
+    Session.objects.filter(user=user).revoke(RevokeReason.LOGOUT)
+    waits = []
+    for _ in range(4):
+        push.deliver(failing.record.pk)
+        event = OutboxEvent.objects.get(receiver=failing.record)
+        waits.append((event.next_attempt_at - timezone.now()).total_seconds())
+        time_machine.shift(timedelta(seconds=waits[-1] + 0.01))
+    assert len(failing.received) == 4 and event.attempts == 4
+    assert all(later > earlier for earlier, later in itertools.pairwise(waits))
+    page = admin_client.get(reverse("admin:accounts_outboxevent_changelist")).content.decode()
+    assert "Pending" in page and "500" in page
+    # The operator retries it at once, once the receiver is fixed.
+    failing.status = 202
+    admin_client.post(
+        reverse("admin:accounts_outboxevent_changelist"),
+        {"action": "retry_now", "_selected_action": [event.pk]},
+    )
+    push.deliver(failing.record.pk)
+    assert OutboxEvent.objects.get(pk=event.pk).state == PushState.DELIVERED
+
+
+def test_a_receiver_refusing_an_event_400_is_not_sent_it_again(user, tokens, receivers):
+    refusing = receivers[0]
+    refusing.status = 400
+    Session.objects.filter(user=user).revoke(RevokeReason.LOGOUT)
+    push.deliver(refusing.record.pk)
+    push.deliver(refusing.record.pk)
+    event = OutboxEvent.objects.get(receiver=refusing.record)
+    assert event.state == PushState.FAILED and "400" in event.last_error
+    assert len(refusing.received) == 1
+
+
+def test_events_reach_a_receiver_in_order_even_while_the_first_backs_off(
+    user, login, receivers, time_machine
+):
+    time_machine.move_to(timezone.now(), tick=False)
+    receiver = receivers[0]
+    receiver.status = 503
+    first, second = login(user), login(user)
+    sids = list(Session.objects.order_by("created_at", "pk").values_list("pk", flat=True))
+    for sid in sids:
+        Session.objects.filter(pk=sid).revoke(RevokeReason.USER)
+    push.deliver(receiver.record.pk)  # the first fails and backs off
+    receiver.status = 202
+    push.deliver(receiver.record.pk)  # the second is due, but waits behind the first
+    assert len(receiver.received) == 1
+    assert receiver.record.pk not in push.due_receivers()
+    time_machine.shift(timedelta(minutes=5))
+    push.deliver(receiver.record.pk)
+    assert revoked_sids(receiver)[-2:] == [str(sid) for sid in sids]
+    assert first and second
+
+
+def test_a_heartbeat_waits_behind_undelivered_events(user, tokens, receivers):
+    assert push.queue_heartbeats() == 3
+    assert push.queue_heartbeats() == 0  # one waiting heartbeat per receiver, not one a beat
+    deliver_all()
+    assert all(
+        [c["events"] for c in r.claims()] == [{VERIFIED: r.claims()[0]["events"][VERIFIED]}]
+        for r in receivers
+    )
+    receivers[0].status = 500
+    Session.objects.filter(user=user).revoke(RevokeReason.LOGOUT)
+    deliver_all()
+    assert push.queue_heartbeats() == 2  # not behind the event the first has not taken
+
+
+def test_a_receiver_held_by_one_worker_is_not_delivered_by_another(user, tokens, receivers):
+    Session.objects.filter(user=user).revoke(RevokeReason.LOGOUT)
+    held = receivers[0].record
+    ResourceServer.objects.filter(pk=held.pk).update(
+        delivering_until=timezone.now() + timedelta(minutes=1)
+    )
+    assert push.deliver(held.pk) == 0 and receivers[0].received == []
+    assert held.pk not in push.due_receivers()
+
+
+def test_a_disabled_receiver_is_sent_nothing(user, tokens, receivers):
+    ResourceServer.objects.filter(pk=receivers[0].record.pk).update(enabled=False)
+    Session.objects.filter(user=user).revoke(RevokeReason.LOGOUT)
+    assert not OutboxEvent.objects.filter(receiver=receivers[0].record).exists()
+    assert OutboxEvent.objects.count() == 2
+
+
+def test_a_receiver_failing_past_the_retry_period_is_given_up_on(
+    user, tokens, receivers, time_machine
+):
+    time_machine.move_to(timezone.now(), tick=False)
+    failing = receivers[0]
+    failing.status = 503
+    Session.objects.filter(user=user).revoke(RevokeReason.LOGOUT)
+    push.deliver(failing.record.pk)
+    time_machine.shift(timedelta(hours=24))
+    push.deliver(failing.record.pk)
+    event = OutboxEvent.objects.get(receiver=failing.record)
+    assert event.state == PushState.FAILED and "gave up after 24 h" in event.last_error
+    assert failing.record.pk not in push.due_receivers()
+
+
+def test_a_redirect_is_a_failed_delivery_never_followed(user, tokens, receivers):
+    target = receivers[1]
+
+    class Redirect(http.server.BaseHTTPRequestHandler):
+        def do_POST(self):
+            self.send_response(307)
+            self.send_header("Location", target.url)
+            self.end_headers()
+
+        def log_message(self, *args):
+            pass
+
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Redirect)
+    threading.Thread(target=server.serve_forever, args=(0.02,), daemon=True).start()
+    try:
+        redirecting = receivers[0].record
+        ResourceServer.objects.filter(pk=redirecting.pk).update(
+            push_url=f"http://127.0.0.1:{server.server_address[1]}/events"
+        )
+        Session.objects.filter(user=user).revoke(RevokeReason.LOGOUT)
+        push.deliver(redirecting.pk)
+    finally:
+        server.shutdown()
+        server.server_close()
+    event = OutboxEvent.objects.get(receiver=redirecting)
+    assert event.state == PushState.PENDING and event.last_error.startswith("307")
+    assert target.received == []  # the redirect's target heard nothing
+
+
+def test_dispatch_hands_each_due_receiver_to_a_worker(user, tokens, receivers, settings):
+    from accounts import tasks
+    from project.celery import app
+
+    Session.objects.filter(user=user).revoke(RevokeReason.LOGOUT)
+    app.conf.task_always_eager = True
+    try:
+        assert tasks.dispatch() == 3
+        assert tasks.dispatch() == 0  # nothing left due
+        assert tasks.heartbeat() == 3
+        assert tasks.dispatch.delay().get() == 3
+    finally:
+        app.conf.task_always_eager = False
+    for receiver in receivers:
+        assert [list(c["events"]) for c in receiver.claims()] == [[REVOKED], [VERIFIED]]
+
+
+def test_cleanup_deletes_sent_events_and_old_heartbeats_and_keeps_pending_ones(
+    user, tokens, receivers, time_machine
+):
+    from accounts.cleanup import clear_expired
+
+    time_machine.move_to(timezone.now(), tick=False)
+    receivers[0].status = 503
+    Session.objects.filter(user=user).revoke(RevokeReason.LOGOUT)
+    deliver_all()  # the logout reaches two; the first backs off
+    assert push.queue_heartbeats() == 2
+    deliver_all()
+    time_machine.shift(timedelta(hours=2))
+    assert clear_expired().pushed_events == 2  # the delivered heartbeats
+    time_machine.shift(timedelta(days=7))
+    assert clear_expired().pushed_events == 2  # the delivered logouts, a week on
+    [left] = OutboxEvent.objects.all()
+    assert (left.receiver_id, left.state) == (receivers[0].record.pk, PushState.PENDING)
