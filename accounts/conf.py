@@ -28,7 +28,11 @@ DEFAULTS = {
     # The cookie mode's refresh cookie: Secure (and `__Host-`) unless DEBUG is on.
     "REFRESH_COOKIE_SECURE": None,
     # Where the brute-force counts are shared by every app server; None: in this process.
+    # With it, authentication also reads ended sessions there, not from the database.
     "REDIS_URL": None,
+    # How long the revocation list in Redis is believed after a renewal (accounts.revocations);
+    # also how long a revocation waits when it cannot reach Redis. 0: always the database.
+    "REVOCATION_LIST_SECONDS": 2,
     # Tokens: who issues them (`iss`, and the base of every published URL), for whom.
     "ISSUER": None,
     "AUDIENCE": None,

@@ -13,14 +13,16 @@ hook.
   login is no change, and Django does not call it then.
 - `set_unusable_password()` and turning `is_active` off: the save's own hooks compare
   the row before and after.
+- Deleting a user (`delete()`, the admin): its sessions end just before, so the record
+  keeps their end.
 """
 
 from django.conf import settings
 from django.contrib.auth.hashers import is_password_usable
-from django.db.models.signals import post_save, pre_save
+from django.db.models.signals import post_save, pre_delete, pre_save
 from django.dispatch import receiver
 
-from accounts.models import EventKind
+from accounts.models import EventKind, RevokeReason, Session
 from accounts.users import account_changed
 
 # What a save's pre_save hook read of the row, for the same save's post_save hook and the
@@ -72,3 +74,14 @@ def end_sessions_after_save(sender, instance, created, raw=False, **kwargs):
         account_changed(user=instance, kind=EventKind.USER_DEACTIVATED)
     if is_password_usable(before["password"]) and not instance.has_usable_password():
         account_changed(user=instance, kind=EventKind.PASSWORD_CHANGED, password_disabled=True)
+
+
+@receiver(pre_delete, sender=settings.AUTH_USER_MODEL, dispatch_uid="accounts.hooks.delete")
+def end_sessions_before_delete(sender, instance, **kwargs):
+    """A user about to be deleted: its sessions end first, as any other end does.
+
+    Their `session_revoked` events outlive the rows (their user becomes empty), so the
+    record keeps who was signed in; resource servers hear of it; and the revocation list
+    that authenticates without a query marks them (accounts.revocations).
+    """
+    Session.objects.filter(user=instance).revoke(RevokeReason.USER_DELETED)

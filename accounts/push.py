@@ -50,6 +50,7 @@ INITIATED_BY = {
     RevokeReason.PASSWORD_CHANGE: "user",
     RevokeReason.ADMIN: "admin",
     RevokeReason.USER_DEACTIVATED: "admin",
+    RevokeReason.USER_DELETED: "admin",
     RevokeReason.REUSE_DETECTED: "policy",
     RevokeReason.SESSION_LIMIT: "policy",
 }

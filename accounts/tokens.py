@@ -14,6 +14,9 @@ from rest_framework_simplejwt.utils import datetime_from_epoch
 from accounts.signing import token_backend
 
 SESSION_CLAIM = "sid"
+# In access tokens: when the session stops being usable without a refresh (its absolute
+# expiry, or its refresh token's), so a check without the session row still honours it.
+SESSION_EXPIRY_CLAIM = "session_exp"
 
 
 def fingerprint(token: str) -> str:
@@ -127,6 +130,8 @@ def mint_pair(
     access = refresh.access_token
     access.set_iat(at_time=issued_at)
     access.set_exp(from_time=issued_at)
+    # When the session stops being usable without a refresh: the zero-query path checks it.
+    access[SESSION_EXPIRY_CLAIM] = int(refresh_expires_at.timestamp())
     if parent_jti is not None:
         access[jti] = successor_jti(parent_jti, "access")
     access.signing_kid = refresh.signing_kid = kid

@@ -1,5 +1,6 @@
 """Typed settings from the environment, collecting every problem so a failed start names all."""
 
+import math
 import os
 import re
 
@@ -61,7 +62,7 @@ class Env:
             number = float(value)
         except ValueError:
             number = None
-        if number is None or not number >= minimum:
+        if number is None or not math.isfinite(number) or not number >= minimum:
             self.problem(f"{name} must be a number >= {minimum} (got {value!r})")
             return default
         return number

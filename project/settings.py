@@ -311,8 +311,10 @@ ACCOUNTS = {
     # The cookie mode's refresh cookie only over HTTPS (and `__Host-`); off with DEBUG so
     # `make run` works on http://localhost:8000.
     "REFRESH_COOKIE_SECURE": env.boolean("REFRESH_COOKIE_SECURE", not DEBUG),
-    # The brute-force counts are shared through Redis when it is set.
+    # The brute-force counts are shared through Redis when it is set, and authentication
+    # reads ended sessions there instead of querying the database (accounts.revocations).
     "REDIS_URL": REDIS_URL or None,
+    "REVOCATION_LIST_SECONDS": env.number("REVOCATION_LIST_SECONDS", 2, minimum=0),
     "SIGNING_ALGORITHM": JWT_ALGORITHM,
     "ISSUER": JWT_ISSUER,
     "AUDIENCE": env.text("JWT_AUDIENCE") or None,

@@ -1,15 +1,11 @@
 """Small composable fixtures: users, clients, and signed-in clients."""
 
-import os
-import shutil
-import socket
-import subprocess
-import time
-
 import pytest
 from django.core.cache import cache
 from django.db import connection
 from rest_framework.test import APIClient
+
+from tests.redis_process import RedisProcess
 
 PASSWORD = "correct-horse-battery-staple"
 
@@ -33,45 +29,11 @@ def redis_server():
     Never the machine's shared Redis: tests empty it. Skipped where redis-server is
     missing, except in CI, where it must run.
     """
-    binary = shutil.which("redis-server")
-    if binary is None:
-        reason = "redis-server is not installed (apt-get install -y redis-server)"
-        if os.environ.get("CI"):
-            pytest.fail(reason)
-        pytest.skip(reason)
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port = probe.getsockname()[1]
-    server = subprocess.Popen(
-        [binary, "--bind", "127.0.0.1", "--port", str(port), "--save", "", "--appendonly", "no"],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    url = f"redis://127.0.0.1:{port}/0"
+    server = RedisProcess().start()
     try:
-        _wait_for_redis(url, server)
-        yield url
+        yield server.url
     finally:
-        server.terminate()
-        server.wait(timeout=10)
-
-
-def _wait_for_redis(url: str, server: subprocess.Popen, timeout: float = 10) -> None:
-    from redis import Redis
-    from redis.exceptions import ConnectionError as RedisConnectionError
-
-    client = Redis.from_url(url, socket_connect_timeout=1)
-    deadline = time.monotonic() + timeout
-    while True:
-        try:
-            client.ping()
-            return
-        except RedisConnectionError:
-            if server.poll() is not None or time.monotonic() > deadline:
-                pytest.fail(f"redis-server did not start on {url}")
-            time.sleep(0.05)
-        finally:
-            client.close()
+        server.close()
 
 
 @pytest.fixture(params=["memory", "redis"])

@@ -17,6 +17,7 @@ from django.utils import timezone
 from accounts import push
 from accounts.models import OutboxEvent, PushKind, PushState, ResourceServer, RevokeReason, Session
 from tests.conftest import PASSWORD, bearer
+from tests.ending import end_by
 
 pytestmark = pytest.mark.django_db
 
@@ -118,38 +119,6 @@ def test_a_logout_is_pushed_to_every_receiver_once_as_a_signed_set(api_client, t
     assert set(OutboxEvent.objects.values_list("state", flat=True)) == {PushState.DELIVERED}
 
 
-def end_by(reason, api_client, tokens, user, admin_client, settings):
-    """End the session of `tokens` the way `reason` names; the expected initiating entity."""
-    access, refresh = tokens["access_token"], tokens["refresh_token"]
-    if reason == "logout":
-        api_client.post("/auth/logout", {"refresh_token": refresh}, format="json", **bearer(access))
-    elif reason == "logout_all":
-        api_client.post("/auth/logout-all", {}, format="json", **bearer(access))
-    elif reason == "user":
-        sid = Session.objects.get(user=user).pk
-        api_client.delete(f"/auth/sessions/{sid}", **bearer(access))
-    elif reason == "password_change":
-        user.set_password("another-Strong-pass-77")
-        user.save()
-    elif reason == "user_deactivated":
-        user.is_active = False
-        user.save()
-    elif reason == "admin":
-        sid = Session.objects.get(user=user).pk
-        admin_client.post(
-            reverse("admin:accounts_session_changelist"),
-            {"action": "revoke_selected", "_selected_action": [sid]},
-        )
-    elif reason == "reuse_detected":
-        settings.ACCOUNTS = {**settings.ACCOUNTS, "REFRESH_REUSE_GRACE_SECONDS": 0}
-        api_client.post("/auth/refresh", {"refresh_token": refresh}, format="json")
-        api_client.post("/auth/refresh", {"refresh_token": refresh}, format="json")
-    elif reason == "revoked_by_client":
-        api_client.post(
-            "/auth/revoke", f"token={refresh}", content_type="application/x-www-form-urlencoded"
-        )
-
-
 REASONS = {
     "logout": "user",
     "logout_all": "user",
@@ -159,6 +128,8 @@ REASONS = {
     "admin": "admin",
     "reuse_detected": "policy",
     "revoked_by_client": "user",
+    "user_deleted": "admin",
+    "session_limit": "policy",
 }
 
 

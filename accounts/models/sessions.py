@@ -23,6 +23,7 @@ class RevokeReason(models.TextChoices):
     REVOKED_BY_CLIENT = "revoked_by_client", "Revoked through /auth/revoke (RFC 7009)"
     USER = "user", "Revoked by the user"
     USER_DEACTIVATED = "user_deactivated", "User deactivated"
+    USER_DELETED = "user_deleted", "User deleted"
     SESSION_LIMIT = "session_limit", "Over the per-user session limit"
 
 
@@ -76,7 +77,7 @@ class SessionQuerySet(models.QuerySet):
         user who acted on someone else's account; `details` go into each event (e.g. the
         resource server that asked). Every way a session ends comes through here.
         """
-        from accounts import push
+        from accounts import push, revocations
         from accounts.events import Event, record_all
 
         reason = RevokeReason(reason)  # an unknown reason raises, before anything is written
@@ -117,6 +118,10 @@ class SessionQuerySet(models.QuerySet):
                 push.session_ends(
                     [(pk, user_id) for pk, user_id, *_ in chunk], reason, by=by, now=now
                 )
+            # And every app server, at once: the zero-query path's list, before the
+            # response goes (accounts.revocations).
+            ended = [pk for pk, *_ in rows]
+            transaction.on_commit(lambda: revocations.sessions_ended(ended), using=self.db)
         return len(rows)
 
 

@@ -1,0 +1,252 @@
+"""Authentication without a database query: ended sessions listed in Redis, trusted only fresh.
+
+With REDIS_URL set, an access token whose signature, expiry and claims check out is
+accepted on one Redis round trip (`MGET`) and no query, when Redis says both:
+
+- the **list is fresh**: its epoch key exists. A renewal writes it, together with a
+  marker for every session ended lately (replayed from the security record), in one
+  step that a FLUSHALL cannot split, and it expires by itself REVOCATION_LIST_SECONDS
+  after the renewal began (on Redis's clock). So an epoch exists only while every
+  session ended before a moment at most that long ago is marked.
+- the token's **session is not marked** as ended.
+
+Anything else (Redis unreachable, no epoch after a restart or a flush, a marker) sends
+the request down the database path: the one query that always decides. A request that
+finds the epoch gone or old renews it (one at a time across all servers, under a lock),
+so the list warms itself; in the steady state one request a second pays for that.
+
+Ending a session writes its marker before the response leaves (on commit of the
+revoking transaction): the next request anywhere is refused. If that write fails, the
+response waits REVOCATION_LIST_SECONDS first (retrying meanwhile): by then any epoch
+that still exists came from a renewal that began after the commit, so it marks the
+session. Either way, what was acknowledged is refused on the very next request.
+
+Requirements: Redis's `maxmemory-policy` must be `noeviction` (an evicted marker would let
+a token in; a renewal checks, and keeps the list off otherwise). An account deactivated
+by a plain queryset `update()` skips the hooks that end its sessions; the database path
+would still catch it, this one does not (accounts.hooks, docs/sessions.md).
+"""
+
+import logging
+import threading
+import time
+import uuid
+from datetime import UTC, datetime, timedelta
+
+from django.contrib.auth import get_user_model
+from django.db import DatabaseError, router
+from redis import Redis
+from redis.exceptions import RedisError
+from rest_framework_simplejwt.settings import api_settings
+
+from accounts.conf import app_settings
+
+logger = logging.getLogger("accounts.revocations")
+
+# One hash slot for every key, so MGET works on a Redis Cluster too.
+PREFIX = "{accounts:revocations}"
+EPOCH = f"{PREFIX}:epoch"
+LOCK = f"{PREFIX}:renewing"
+# A request never waits long for Redis; past this it takes the database path.
+TIMEOUT_SECONDS = 0.25
+# After a failure, this process leaves Redis alone for this long (the database decides).
+BREAK_SECONDS = 1.0
+# How far before the last renewal a replay starts: revoking transactions that committed
+# late, and app servers' clocks that disagree, stay inside it.
+REPLAY_OVERLAP = timedelta(seconds=30)
+# The only eviction policy under which a marker stays until it expires.
+SAFE_POLICY = "noeviction"
+
+# Sets the epoch only if this renewal still holds the lock: a FLUSHALL or another
+# renewal in between deletes or replaces it, and then this one writes nothing.
+FINISH_SCRIPT = """
+if redis.call('GET', KEYS[1]) ~= ARGV[1] then return 0 end
+redis.call('SET', KEYS[2], ARGV[2], 'PXAT', ARGV[3])
+redis.call('DEL', KEYS[1])
+return 1
+"""
+
+
+def marker(sid) -> str:
+    return f"{PREFIX}:ended:{sid}"
+
+
+class RevocationList:
+    """The list on one Redis: read per request, written at each session end, renewed."""
+
+    def __init__(self, url: str) -> None:
+        self.redis = Redis.from_url(
+            url, socket_connect_timeout=TIMEOUT_SECONDS, socket_timeout=TIMEOUT_SECONDS
+        )
+        self.finish_script = self.redis.register_script(FINISH_SCRIPT)
+        self.broken_until = 0.0
+        self.warned = False
+
+    # --- every request ------------------------------------------------------------
+
+    def vouches_for(self, sid: str) -> bool:
+        """True if Redis says `sid` is live and may be believed; False means: ask the database."""
+        if time.monotonic() < self.broken_until:
+            return False
+        try:
+            epoch, ended = self.redis.mget(EPOCH, marker(sid))
+        except RedisError as error:
+            self._break(error)
+            return False
+        if epoch is None or _age_seconds(epoch) > lifetime_seconds() / 2:
+            self.renew(epoch)
+        return epoch is not None and ended is None
+
+    # --- every session end ----------------------------------------------------------
+
+    def mark(self, sids: list[str]) -> None:
+        """Mark ended sessions before the response goes; if Redis cannot take it, wait
+        until no epoch that lacks them can exist (see the module's docstring)."""
+        deadline = time.monotonic() + lifetime_seconds() + 0.1
+        while True:
+            try:
+                self._set_markers(self.redis.pipeline(transaction=False), sids).execute()
+                return
+            except RedisError as error:
+                self._break(error)
+            if time.monotonic() >= deadline:
+                return
+            time.sleep(min(0.1, max(0.0, deadline - time.monotonic())))
+
+    # --- renewal --------------------------------------------------------------------
+
+    def renew(self, epoch: bytes | None) -> bool:
+        """Replay the ended sessions since the last renewal (all that may still have a live
+        token, when the epoch is gone), then set a new epoch; True if this call did.
+
+        One renewal at a time across every server (a lock that expires by itself);
+        the others keep deciding as they would have.
+        """
+        token = uuid.uuid4().hex
+        try:
+            if not self.redis.set(LOCK, token, nx=True, px=int(lifetime_seconds() * 500)):
+                return False
+            seconds, micros = self.redis.time()
+            began_ms = seconds * 1000 + micros // 1000
+            if not self._memory_is_safe():
+                return False
+            since = _since(epoch, began_ms)
+            pipeline = self._set_markers(self.redis.pipeline(transaction=False), ended_since(since))
+            pipeline.execute()
+            done = self.finish_script(
+                keys=[LOCK, EPOCH],
+                args=[token, began_ms, began_ms + int(lifetime_seconds() * 1000)],
+            )
+        except RedisError as error:
+            self._break(error)
+            return False
+        except DatabaseError:
+            return False  # the lock expires by itself; the next request tries again
+        return bool(done)
+
+    def _memory_is_safe(self) -> bool:
+        policy = self.redis.info("memory").get("maxmemory_policy", SAFE_POLICY)
+        if policy == SAFE_POLICY:
+            return True
+        if not self.warned:
+            logger.warning(
+                "Redis evicts keys (maxmemory-policy %s): every request asks the database; "
+                "set maxmemory-policy noeviction to authenticate without a query.",
+                policy,
+            )
+            self.warned = True
+        return False
+
+    def _set_markers(self, pipeline, sids):
+        ttl = marker_seconds()
+        for sid in sids:
+            pipeline.set(marker(sid), b"1", ex=ttl)
+        return pipeline
+
+    def _break(self, error: Exception) -> None:
+        if time.monotonic() >= self.broken_until:
+            logger.warning("Redis unreachable, authenticating from the database: %s", error)
+        self.broken_until = time.monotonic() + BREAK_SECONDS
+
+
+_lists: dict[str, RevocationList] = {}
+_lists_lock = threading.Lock()
+
+
+def revocation_list() -> RevocationList | None:
+    """The list on REDIS_URL, one per process; None when there is no Redis or it is off."""
+    url = app_settings.REDIS_URL
+    if not url or not lifetime_seconds():
+        return None
+    with _lists_lock:
+        if url not in _lists:
+            _lists[url] = RevocationList(url)
+        return _lists[url]
+
+
+def lifetime_seconds() -> float:
+    return app_settings.REVOCATION_LIST_SECONDS
+
+
+def token_lifetime() -> timedelta:
+    """The longest an access token is accepted after it was issued."""
+    leeway = api_settings.LEEWAY
+    if not isinstance(leeway, timedelta):
+        leeway = timedelta(seconds=leeway)
+    return api_settings.ACCESS_TOKEN_LIFETIME + leeway
+
+
+def marker_seconds() -> int:
+    """A marker outlives every access token its session issued before it ended."""
+    return int((token_lifetime() + REPLAY_OVERLAP).total_seconds()) + 1
+
+
+def sessions_ended(sids) -> None:
+    """On commit of a revocation: mark its sessions ended (accounts.models.sessions)."""
+    revocations = revocation_list()
+    if revocations is not None and sids:
+        revocations.mark([str(sid) for sid in sids])
+
+
+def ended_since(since: datetime) -> list[str]:
+    """Every session ended at or after `since`, from the security record (which keeps the
+    sessions of deleted users too)."""
+    from accounts.models import EventKind, SecurityEvent
+
+    ended = SecurityEvent.objects.filter(kind=EventKind.SESSION_REVOKED, created_at__gte=since)
+    return [str(sid) for sid in ended.values_list("session_id", flat=True) if sid]
+
+
+def _since(epoch: bytes | None, began_ms: int) -> datetime:
+    began = datetime.fromtimestamp(began_ms / 1000, UTC)
+    if epoch is None:
+        # Cold: every session whose tokens may still be live.
+        return began - token_lifetime() - REPLAY_OVERLAP
+    return datetime.fromtimestamp(int(epoch) / 1000, UTC) - REPLAY_OVERLAP
+
+
+def _age_seconds(epoch: bytes) -> float:
+    return time.time() - int(epoch) / 1000
+
+
+# --- what a vouched-for request gets instead of rows ------------------------------------
+
+
+def user_of(user_id):
+    """The user `user_id` with only its primary key loaded: every other field loads on first
+    use, as a deferred field does (Model.from_db)."""
+    model = get_user_model()
+    pk = model._meta.pk
+    return model.from_db(router.db_for_read(model), [pk.attname], [pk.to_python(user_id)])
+
+
+def session_of(sid, user_id):
+    """The session `sid` (an API session of `user_id`) with only those loaded."""
+    from accounts.models import Session, SessionKind
+
+    user_pk = get_user_model()._meta.pk.to_python(user_id)
+    return Session.from_db(
+        router.db_for_read(Session),
+        ["id", "user_id", "kind"],
+        [uuid.UUID(str(sid)), user_pk, SessionKind.API],
+    )
