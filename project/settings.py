@@ -319,6 +319,9 @@ ACCOUNTS = {
     "KEY_ENCRYPTION_KEY": JWT_KEY_ENCRYPTION_KEY or None,
     "KEY_ENCRYPTION_KEY_FALLBACKS": env.items("JWT_KEY_ENCRYPTION_KEY_FALLBACKS"),
     "JWKS_MAX_AGE": env.integer("JWKS_MAX_AGE", 300),
+    # Seconds a process trusts the key ring it read: a rotation reaches every server
+    # within it. Each reread is one query.
+    "KEY_RING_SECONDS": env.integer("KEY_RING_SECONDS", 10, minimum=1),
 }
 
 SPECTACULAR_SETTINGS = {

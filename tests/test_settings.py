@@ -74,6 +74,7 @@ def test_unsafe_and_malformed_values_all_named_at_once():
         THROTTLE_LOGIN_RATE="fast",
         ACCESS_TOKEN_LIFETIME="0",
         NUM_PROXIES="-1",
+        KEY_RING_SECONDS="0",
         TODO_TITLE_MAX_LENGTH="201",
         THROTTLE_TODO_WRITE_RATE="lots",
         SECURE_HSTS_PRELOAD="maybe",
@@ -86,6 +87,8 @@ def test_unsafe_and_malformed_values_all_named_at_once():
         "THROTTLE_LOGIN_RATE must look like 5/minute",
         "ACCESS_TOKEN_LIFETIME must be a whole number >= 1 (got '0')",
         "NUM_PROXIES must be a whole number >= 0 (got '-1')",
+        # A reread per request would cost a query each.
+        "KEY_RING_SECONDS must be a whole number >= 1 (got '0')",
         # The title column holds 200 characters.
         "TODO_TITLE_MAX_LENGTH must be a whole number from 1 to 200 (got '201')",
         "THROTTLE_TODO_WRITE_RATE must look like 5/minute",
@@ -173,6 +176,7 @@ def test_environment_variables_reach_their_settings():
         JWT_AUDIENCE="todo-api",
         JWT_KEY_ENCRYPTION_KEY_FALLBACKS="old-key-encryption-key-" + "9" * 40,
         JWKS_MAX_AGE="600",
+        KEY_RING_SECONDS="30",
     )
     assert result.returncode == 0, result.stderr
     assert json.loads(result.stdout) == {
@@ -211,6 +215,7 @@ def test_environment_variables_reach_their_settings():
             "KEY_ENCRYPTION_KEY": GOOD_SECRETS["JWT_KEY_ENCRYPTION_KEY"],
             "KEY_ENCRYPTION_KEY_FALLBACKS": ["old-key-encryption-key-" + "9" * 40],
             "JWKS_MAX_AGE": 600,
+            "KEY_RING_SECONDS": 30,
         },
         "todo_limits": [50, 80, 500],
     }
