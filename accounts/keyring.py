@@ -65,6 +65,11 @@ class KeyRing:
         there is none.
         """
         self._fresh()
+        if kid is not None and kid not in self._sealed:
+            # A key that has signed, unknown to this process's ring or not yet active in it:
+            # the ring is older than the key's activation, so read it again (at most once a
+            # second), or the pair would be signed by another key than the first time.
+            self._reread_for(kid)
         key = self._keys.get(kid) if kid is not None and kid in self._sealed else None
         if key is None:
             if self._signing is None:
@@ -77,13 +82,17 @@ class KeyRing:
     def verifying(self, kid: str) -> RingKey | None:
         """The key named `kid` if its signatures still count; None for an unknown one."""
         self._fresh()
-        key = self._keys.get(kid)
+        if kid not in self._keys:
+            self._reread_for(kid)
+        return self._keys.get(kid)
+
+    def _reread_for(self, kid: str) -> None:
+        """Read the ring again for a kid it lacks; at most once a second, so tokens naming
+        made-up kids cannot turn every request into a query."""
         now = time.monotonic()
-        if key is None and now - self._missed_at >= MISS_REREAD_SECONDS:
+        if now - self._missed_at >= MISS_REREAD_SECONDS:
             self._missed_at = now
             self._read()
-            key = self._keys.get(kid)
-        return key
 
     def _fresh(self) -> None:
         if time.monotonic() - self._read_at >= app_settings.KEY_RING_SECONDS:

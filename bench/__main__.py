@@ -35,6 +35,7 @@ MEASURES = {
     "todos": Measure(measures_speed.todos, repeated=True, large=False),
     "refresh": Measure(measures_speed.refresh, repeated=True, large=False),
     "login": Measure(measures_speed.login, repeated=True, large=False),
+    "algorithm": Measure(measures_speed.algorithm, repeated=True, large=False),
     "scale": Measure(measures_speed.scale, repeated=True, large=True),
     "race": Measure(measures_ops.race, repeated=False, large=False),
     "instances": Measure(measures_ops.instances, repeated=False, large=False),

@@ -5,6 +5,8 @@ import secrets
 from dataclasses import dataclass, field
 from typing import IO
 
+from accounts import keys
+
 
 @dataclass(frozen=True)
 class Side:
@@ -27,6 +29,10 @@ SIDES = {
 }
 REFRESHING = ("ours", "stock")
 BENCH_USERNAME = "bench"
+# The product's default algorithm (project.settings), which every side signs and verifies
+# with; the `algorithm` measure sets it against HS256 on a server of its own.
+ALGORITHM = "RS256"
+HMAC_ALGORITHM = "HS256"
 
 
 @dataclass(frozen=True)
@@ -53,6 +59,8 @@ class Volumes:
     logins_per_round: int = 4
     scale_refreshes: int = 20
     scale_requests: int = 40
+    # The algorithm measure's in-process verifications, per way of verifying.
+    verify_calls: int = 3_000
     race_size: int = 50
     # The memory measure: todos in the largest list (None: TODO_LIMIT_PER_USER), and how
     # many GET it at once, each on a server thread of its own.
@@ -77,6 +85,7 @@ QUICK = Volumes(
     logins_per_round=1,
     scale_refreshes=10,
     scale_requests=20,
+    verify_calls=500,
     admin_renders=2,
     # Past one streamed chunk (todos.views.STREAM_CHUNK), and still quick.
     largest_list=150,
@@ -96,15 +105,30 @@ class Run:
     env: dict = field(default_factory=dict)
 
     def __post_init__(self):
+        private, public = _key_pair()
         self.env = {
             **os.environ,
             "DEBUG": "0",
             # Fresh per run, shared by every server of the run (two instances, one key).
             "SECRET_KEY": secrets.token_urlsafe(64),
+            "JWT_ALGORITHM": ALGORITHM,
+            "JWT_KEY_ENCRYPTION_KEY": secrets.token_urlsafe(64),
+            "JWT_ISSUER": "http://127.0.0.1",
+            # One key pair per run: bench.inside.prepare imports it into the key ring as
+            # the active key, and bench.settings gives the same pair to stock SimpleJWT and
+            # the floor, so every side signs and verifies with the very same key.
+            "BENCH_SIGNING_KEY": private,
+            "BENCH_VERIFYING_KEY": public,
+            # The secret of the `algorithm` measure's HS256 server (JWT_ALGORITHM=HS256).
             "JWT_SIGNING_KEY": secrets.token_urlsafe(64),
-            "JWT_ALGORITHM": "HS256",
             "ALLOWED_HOSTS": "127.0.0.1,localhost,testserver",
             "PYTHONUNBUFFERED": "1",
         }
         # The bench measures the API, not a throttle shared through Redis.
         self.env.pop("REDIS_URL", None)
+
+
+def _key_pair() -> tuple[str, str]:
+    """A fresh key pair for ALGORITHM as PEM, made as the key ring makes its own."""
+    private = keys.generate(ALGORITHM)
+    return keys.private_pem(private), keys.public_pem(private)

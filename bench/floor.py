@@ -1,9 +1,11 @@
 """The floor of `GET /todos`: the same answer with no DRF and no SimpleJWT, for the bench only.
 
 It authenticates the same bearer token the cheapest honest way (PyJWT verifies the
-HS256 signature and expiry, then one query joins the token's session to its user and
-checks it is live, as ours does) and writes the todo list's JSON by hand. The bench
-checks that its body is byte for byte the body of `/todos` before measuring it.
+signature, with the key and algorithm stock SimpleJWT has in bench.settings: the run's
+RS256 public key, or the HS* secret; then expiry and issuer; then one query joins the
+token's session to its user and checks it is live, as ours does) and writes the todo
+list's JSON by hand. The bench checks that its body is byte for byte the body of `/todos`
+before measuring it.
 """
 
 import json
@@ -19,6 +21,7 @@ from django.http import HttpResponse, JsonResponse
 from django.utils import timezone
 from django.views.decorators.csrf import csrf_exempt
 
+from accounts.conf import app_settings
 from accounts.models import Session
 from todos.models import Todo
 
@@ -32,6 +35,20 @@ TODOS_SQL = (
     f"FROM {Todo._meta.db_table} WHERE owner_id = %s ORDER BY id"
 )
 TODO_KEYS = ("id", "title", "done", "description", "created_at", "updated_at")
+
+
+def _verifying_key():
+    """SIMPLE_JWT's verifying key (the HS* secret for HS*), parsed once as SimpleJWT does."""
+    jwt_settings = settings.SIMPLE_JWT
+    algorithm = jwt_settings["ALGORITHM"]
+    key = (
+        jwt_settings["SIGNING_KEY"] if algorithm.startswith("HS") else jwt_settings["VERIFYING_KEY"]
+    )
+    return algorithm, jwt.PyJWS().get_algorithm_by_name(algorithm).prepare_key(key)
+
+
+ALGORITHM, VERIFYING_KEY = _verifying_key()
+ISSUER = app_settings.ISSUER
 
 
 def _unauthorized() -> HttpResponse:
@@ -54,9 +71,10 @@ def todos(request) -> HttpResponse:
     try:
         claims = jwt.decode(
             token,
-            settings.SIMPLE_JWT["SIGNING_KEY"],
-            algorithms=["HS256"],
-            options={"require": ["exp", "sub", "sid", "jti"]},
+            VERIFYING_KEY,
+            algorithms=[ALGORITHM],
+            issuer=ISSUER,
+            options={"require": ["exp", "iss", "sub", "sid", "jti"]},
         )
         sid = uuid.UUID(claims["sid"])
     except (jwt.InvalidTokenError, ValueError, TypeError):

@@ -1,16 +1,28 @@
-"""Speed, each side against its baseline in alternating rounds: todos, refresh, login, scale."""
+"""Speed, each side against its baseline in alternating rounds: todos, refresh, login, the
+signing algorithm, scale.
+"""
 
 import statistics
 import time
 from collections.abc import Callable
 from functools import partial
 
+import jwt
 from django.contrib.auth.hashers import PBKDF2PasswordHasher
 
-from bench.config import BENCH_USERNAME, REFRESHING, SIDES, Run, Side
+from bench.config import (
+    ALGORITHM,
+    BENCH_USERNAME,
+    HMAC_ALGORITHM,
+    REFRESHING,
+    SIDES,
+    Run,
+    Side,
+    Volumes,
+)
 from bench.databases import django_step
 from bench.load import Response, request, wrk
-from bench.servers import Pool
+from bench.servers import Pool, Server
 
 
 def percentile(values: list[float], q: float) -> float:
@@ -41,9 +53,18 @@ def medians(samples: list[dict]) -> dict:
     }
 
 
-def mint(run: Run, database: str, ours: int = 0, stock: int = 0) -> dict:
-    """Fresh token pairs on `database` (see bench.inside.mint)."""
-    return django_step(run.env, database, "bench.inside", "mint", run.log, ours=ours, stock=stock)
+def mint(run: Run, database: str, ours: int = 0, stock: int = 0, env: dict | None = None) -> dict:
+    """Fresh token pairs on `database` (see bench.inside.mint), in `env` (default the run's)."""
+    pairs = django_step(
+        env or run.env, database, "bench.inside", "mint", run.log, ours=ours, stock=stock
+    )
+    algorithm = (env or run.env)["JWT_ALGORITHM"]
+    for pair in (pair for side in pairs.values() for pair in side):
+        # Every side is on the algorithm the report names, or the measure stops.
+        signed = {jwt.get_unverified_header(token)["alg"] for token in pair.values()}
+        if signed != {algorithm}:
+            raise RuntimeError(f"tokens signed with {signed}, not {algorithm}")
+    return pairs
 
 
 def todos(run: Run, pool: Pool) -> dict:
@@ -69,22 +90,31 @@ def todos(run: Run, pool: Pool) -> dict:
         if response.status != 200 or response.raw != bodies["ours"].raw:
             raise RuntimeError(f"{name} answered {response.status}, not the body of /todos")
 
-    def one_round(name: str, seconds: int) -> dict:
-        load = partial(
-            wrk, server.port, SIDES[name].todos, tokens[name], seconds, v.wrk_connections
-        )
-        result, app, db = server.cpu_during(load)
-        requests = max(result["requests"], 1)
-        return {
-            **result,
-            "cpu_app_ms": app * 1000 / requests,
-            "cpu_all_ms": (app + db) * 1000 / requests,
-        }
+    loads = {
+        name: partial(_cpu_round, server, SIDES[name].todos, tokens[name], v.wrk_connections)
+        for name in SIDES
+    }
+    return _cpu_rounds(v, loads)
 
-    for name in SIDES:
-        one_round(name, 1)  # warm-up: connections, worker caches
+
+def _cpu_round(server: Server, path: str, token: str, connections: int, seconds: int) -> dict:
+    """One wrk round on `path`: wrk's numbers, and the CPU per request of app and database."""
+    load = partial(wrk, server.port, path, token, seconds, connections)
+    result, app, db = server.cpu_during(load)
+    requests = max(result["requests"], 1)
+    return {
+        **result,
+        "cpu_app_ms": app * 1000 / requests,
+        "cpu_all_ms": (app + db) * 1000 / requests,
+    }
+
+
+def _cpu_rounds(v: Volumes, loads: dict[str, Callable[[int], dict]]) -> dict:
+    """A warm-up of each side, then `wrk_rounds` alternating rounds; per side the medians."""
+    for load in loads.values():
+        load(1)  # warm-up: connections, worker caches
     rounds = alternate(
-        v.wrk_rounds, {name: partial(one_round, name, v.wrk_seconds) for name in SIDES}
+        v.wrk_rounds, {name: partial(load, v.wrk_seconds) for name, load in loads.items()}
     )
     return {
         name: {**medians(samples), "errors": sum(s["errors"] for s in samples)}
@@ -203,3 +233,53 @@ def _scale_round(chain: Chain, get: Callable[[], Response], requests: int) -> di
     """One database's round: a run of refreshes, then a run of authenticated GETs."""
     get_p50 = _p50(requests, lambda: _seconds(get()))["p50"]
     return {"refresh_p50": chain()["p50"], "get_p50": get_p50}
+
+
+def algorithm(run: Run, pool: Pool) -> dict:
+    """What verifying RS256 costs per request against HS256: `GET /todos` of the bench user
+    under wrk on two gunicorn servers of their own, alike but for `JWT_ALGORITHM` (RS256
+    with the run's key ring; HS256 with the secret `JWT_SIGNING_KEY`), on the same
+    database, in alternating rounds (A B B A), CPU per request counted as for todos. Beside
+    it, in-process: the median microseconds of one verification of each server's access
+    token by our token backend (`KeyRingBackend.decode`: header, key by `kid`, signature,
+    claims) and by PyJWT alone with the same key object, in a process of each
+    configuration, alternating (A B B A).
+    """
+    v = run.volumes
+    hmac = {"JWT_ALGORITHM": HMAC_ALGORITHM}
+    envs = {ALGORITHM.lower(): run.env, HMAC_ALGORITHM.lower(): {**run.env, **hmac}}
+    # Two servers of their own, started and warmed alike: only the algorithm differs.
+    servers = {
+        ALGORITHM.lower(): pool.get(v.main_db, "signed"),
+        HMAC_ALGORITHM.lower(): pool.get(v.main_db, "hmac", **hmac),
+    }
+    tokens = {
+        name: mint(run, v.main_db, ours=1, env=env)["ours"][0]["access"]
+        for name, env in envs.items()
+    }
+    for name, server in servers.items():
+        answer = request(server.port, "GET", SIDES["ours"].todos, token=tokens[name])
+        if answer.status != 200:
+            raise RuntimeError(f"GET /todos on the {name} server answered {answer.status}")
+    loads = {
+        name: partial(_cpu_round, server, SIDES["ours"].todos, tokens[name], v.wrk_connections)
+        for name, server in servers.items()
+    }
+    results = _cpu_rounds(v, loads)
+    micro = alternate(
+        1,
+        {
+            name: partial(
+                django_step,
+                env,
+                v.main_db,
+                "bench.inside",
+                "verify_cost",
+                run.log,
+                token=tokens[name],
+                calls=v.verify_calls,
+            )
+            for name, env in envs.items()
+        },
+    )
+    return {name: {**results[name], **medians(micro[name])} for name in envs}

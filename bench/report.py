@@ -8,6 +8,7 @@ import time
 from datetime import UTC, datetime
 from importlib import metadata
 
+from bench.config import ALGORITHM, HMAC_ALGORITHM
 from bench.databases import server_version
 from bench.load import require_wrk
 from bench.servers import THREADS, WORKERS
@@ -29,6 +30,14 @@ RATIOS = (
     ("login", "login p50 / one password check, same server", "login.p50", "check.p50",
      "<= 1.05"),
     ("login", "login p50 / one PBKDF2 verify, bench process", "login.p50", "verify.p50", ""),
+    ("algorithm", f"`GET /todos` CPU/request, app, ours: {ALGORITHM} / {HMAC_ALGORITHM}",
+     f"{ALGORITHM.lower()}.cpu_app_ms", f"{HMAC_ALGORITHM.lower()}.cpu_app_ms", ""),
+    ("algorithm", f"`GET /todos` CPU/request, app + db, ours: {ALGORITHM} / {HMAC_ALGORITHM}",
+     f"{ALGORITHM.lower()}.cpu_all_ms", f"{HMAC_ALGORITHM.lower()}.cpu_all_ms", ""),
+    ("algorithm", "one verification in-process, our token backend",
+     f"{ALGORITHM.lower()}.verify_ours_us", f"{HMAC_ALGORITHM.lower()}.verify_ours_us", ""),
+    ("algorithm", "one verification in-process, PyJWT alone",
+     f"{ALGORITHM.lower()}.verify_pyjwt_us", f"{HMAC_ALGORITHM.lower()}.verify_pyjwt_us", ""),
     ("scale", "scale: refresh p50, 1M vs 1k tokens", "large.refresh_p50", "small.refresh_p50",
      "<= 1.2"),
     ("scale", "scale: authenticated GET p50, 1M vs 1k", "large.get_p50", "small.get_p50",
@@ -58,6 +67,7 @@ def machine() -> dict:
         "PostgreSQL": server_version(),
         "gunicorn": f"{metadata.version('gunicorn')}, {WORKERS} workers x {THREADS} threads",
         "Load generator": (wrk.stdout or wrk.stderr).split("Copyright")[0].strip(),
+        "Tokens": f"{ALGORITHM}, one 2,048-bit key pair per run for ours, stock and the floor",
     }
 
 
@@ -74,6 +84,8 @@ def _shown(path: str, runs: list[dict]) -> str:
         return f"{side} {value:,.0f}/s"
     if key == "seconds":
         return f"{side} {value:.1f} s"
+    if key.endswith("_us"):
+        return f"{side} {value:.0f} µs"
     return f"{side} {value if key.endswith('_ms') else value * 1000:.2f} ms"
 
 
@@ -197,6 +209,26 @@ def _facts(name: str, r: dict) -> list[tuple]:
     return []
 
 
+def _algorithm(runs: list[dict]) -> tuple:
+    """What the chosen algorithm adds per request over HS256: the medians over runs of the
+    differences, CPU per request against in-process verification.
+    """
+    a, b = ALGORITHM.lower(), HMAC_ALGORITHM.lower()
+
+    def added(key: str, scale: float) -> float:
+        return statistics.median((run[a][key] - run[b][key]) * scale for run in runs)
+
+    return _row(
+        f"{ALGORITHM} over {HMAC_ALGORITHM}, per request",
+        f"CPU {added('cpu_app_ms', 1000):+.0f} µs app, {added('cpu_all_ms', 1000):+.0f} µs "
+        "app + db",
+        f"one verification in-process: {added('verify_ours_us', 1):+.0f} µs ours, "
+        f"{added('verify_pyjwt_us', 1):+.0f} µs PyJWT alone",
+        "report",
+        None,
+    )
+
+
 def render(results: dict, info: dict, started: float, runs: int, methods: dict) -> str:
     """The whole markdown report; `methods` says how each measure was taken."""
     body = []
@@ -206,12 +238,14 @@ def render(results: dict, info: dict, started: float, runs: int, methods: dict) 
             continue
         body += [_ratio(result, *row[1:]) for row in RATIOS if row[0] == name]
         body += _facts(name, result[0])
+        if name == "algorithm":
+            body.append(_algorithm(result))
     sections = [
         "# Benchmarks",
         f"Written by `python -m bench` on {datetime.now(UTC):%Y-%m-%d %H:%M} UTC in "
         f"{(time.perf_counter() - started) / 60:.1f} minutes, {runs} runs of the speed measures; "
         "never edited by hand. Ours, stock SimpleJWT and the floor run on the same gunicorn "
-        "server, database and data. "
+        "server, database, data and signing key. "
         "Ratios compare sides measured in alternating rounds; on a machine shared with other "
         "work they are indicative.",
         "## Machine",

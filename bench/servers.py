@@ -150,10 +150,14 @@ class Pool:
         self.stack = ExitStack()
         self.servers: dict[tuple[str, str], Server] = {}
 
-    def get(self, database: str, name: str = "a") -> Server:
-        """The server `name` on `database`, started now if it isn't running."""
+    def get(self, database: str, name: str = "a", **environment: str) -> Server:
+        """The server `name` on `database`, started now if it isn't running.
+
+        `environment` adds to the run's variables for that server alone (when it starts).
+        """
         if (database, name) not in self.servers:
-            server = self.stack.enter_context(gunicorn(self.env, database, self.log))
+            env = {**self.env, **environment}
+            server = self.stack.enter_context(gunicorn(env, database, self.log))
             self.servers[database, name] = server
         return self.servers[database, name]
 

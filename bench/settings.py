@@ -21,6 +21,17 @@ SIMPLE_JWT = {
     "BLACKLIST_AFTER_ROTATION": True,
     "UPDATE_LAST_LOGIN": False,
 }
+# With a public-key algorithm, stock SimpleJWT and the floor (bench/floor.py) sign and
+# verify with the key pair the run imported into the key ring (bench.config.Run), and
+# check `iss` as ours does: every side pays for the same algorithm and key. With HS*
+# (or outside a bench run) they keep the product's secret, SIMPLE_JWT's SIGNING_KEY.
+if not JWT_ALGORITHM.startswith("HS") and os.environ.get("BENCH_SIGNING_KEY"):  # noqa: F405
+    SIMPLE_JWT.update(
+        ALGORITHM=JWT_ALGORITHM,  # noqa: F405
+        SIGNING_KEY=os.environ["BENCH_SIGNING_KEY"],
+        VERIFYING_KEY=os.environ["BENCH_VERIFYING_KEY"],
+        ISSUER=JWT_ISSUER,  # noqa: F405
+    )
 
 # Plain HTTP on 127.0.0.1: no redirect to HTTPS.
 SECURE_SSL_REDIRECT = False

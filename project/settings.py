@@ -328,6 +328,9 @@ ACCOUNTS = {
     "PUSH_RETRY_HOURS": env.integer("EVENTS_RETRY_HOURS", 24, minimum=1),
     "PUSH_MAX_BACKOFF_SECONDS": env.integer("EVENTS_MAX_BACKOFF_SECONDS", 600, minimum=1),
     "PUSHED_EVENT_RETENTION_DAYS": env.integer("EVENTS_RETENTION_DAYS", 7, minimum=1),
+    # Seconds a process trusts the key ring it read: a rotation reaches every server
+    # within it. Each reread is one query.
+    "KEY_RING_SECONDS": env.integer("KEY_RING_SECONDS", 10, minimum=1),
 }
 
 # Celery sends the session events (accounts.push, project/celery.py): through Redis when

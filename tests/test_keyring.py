@@ -242,3 +242,23 @@ def test_a_wrong_key_encryption_key_stops_signing_not_verifying(
     }
     key_ring.clear()
     assert api_client.get("/healthz").status_code == 200
+
+
+def test_a_kid_that_starts_with_a_dash_is_activated_and_retired_as_printed(first):
+    staged = added()
+    dashed = "-" + staged.kid[1:]  # base64url: one kid in 64 starts with "-"
+    SigningKey.objects.filter(pk=staged.pk).update(kid=dashed)
+    assert "Activated " + dashed in keys_command("activate", dashed, "--now")
+    assert "Retired " + first.kid in keys_command("retire", first.kid)
+    later = added()
+    keys_command("activate", "--now", later.kid)
+    assert "Retired " + dashed in keys_command("retire", dashed)
+
+
+def test_a_replay_signed_by_a_key_this_ring_saw_staged_is_signed_by_that_key(first):
+    staged = added()
+    stale = KeyRing()
+    assert stale.signing().kid == first.kid  # it read the ring with the new key staged
+    keys_command("activate", staged.kid, "--now")
+    # A pair the new key signed, replayed here before this ring's next read: same key.
+    assert stale.signing(staged.kid).kid == staged.kid

@@ -74,6 +74,7 @@ def test_unsafe_and_malformed_values_all_named_at_once():
         THROTTLE_LOGIN_RATE="fast",
         ACCESS_TOKEN_LIFETIME="0",
         NUM_PROXIES="-1",
+        KEY_RING_SECONDS="0",
         TODO_TITLE_MAX_LENGTH="201",
         THROTTLE_TODO_WRITE_RATE="lots",
         SECURE_HSTS_PRELOAD="maybe",
@@ -86,6 +87,8 @@ def test_unsafe_and_malformed_values_all_named_at_once():
         "THROTTLE_LOGIN_RATE must look like 5/minute",
         "ACCESS_TOKEN_LIFETIME must be a whole number >= 1 (got '0')",
         "NUM_PROXIES must be a whole number >= 0 (got '-1')",
+        # A reread per request would cost a query each.
+        "KEY_RING_SECONDS must be a whole number >= 1 (got '0')",
         # The title column holds 200 characters.
         "TODO_TITLE_MAX_LENGTH must be a whole number from 1 to 200 (got '201')",
         "THROTTLE_TODO_WRITE_RATE must look like 5/minute",
@@ -183,6 +186,7 @@ def test_environment_variables_reach_their_settings():
         EVENTS_RETRY_HOURS="48",
         EVENTS_MAX_BACKOFF_SECONDS="60",
         EVENTS_RETENTION_DAYS="14",
+        KEY_RING_SECONDS="30",
     )
     assert result.returncode == 0, result.stderr
     assert json.loads(result.stdout) == {
@@ -227,6 +231,7 @@ def test_environment_variables_reach_their_settings():
             "PUSH_RETRY_HOURS": 48,
             "PUSH_MAX_BACKOFF_SECONDS": 60,
             "PUSHED_EVENT_RETENTION_DAYS": 14,
+            "KEY_RING_SECONDS": 30,
         },
         "dispatch": 0.5,
         "heartbeat": 30,

@@ -1,5 +1,6 @@
 """`manage.py signing_keys list | add | activate KID | retire KID`: rotate the signing keys."""
 
+import re
 import sys
 from datetime import timedelta
 
@@ -18,6 +19,23 @@ class Command(BaseCommand):
         "a new key in the JWKS, `activate` makes it sign (once clients have had JWKS_MAX_AGE "
         "to see it), `retire` unpublishes an old one once the last token it signed expires."
     )
+
+    def create_parser(self, prog_name, subcommand, **kwargs):
+        """argparse reads a kid that starts with `-` (one in 64 do: base64url) as an unknown
+        option; this parser reads it as the kid, so the printed commands work as printed."""
+        parser = super().create_parser(prog_name, subcommand, **kwargs)
+        parse_args = parser.parse_args
+
+        def parse_with_dashed_kids(args=None, namespace=None):
+            args = list(sys.argv[2:] if args is None else args)
+            if args[:1] in (["activate"], ["retire"]):
+                kids = [arg for arg in args[1:] if _looks_like_dashed_kid(arg)]
+                if kids and "--" not in args:
+                    args = [arg for arg in args if arg not in kids] + ["--", *kids]
+            return parse_args(args, namespace)
+
+        parser.parse_args = parse_with_dashed_kids
+        return parser
 
     def add_arguments(self, parser):
         verbs = parser.add_subparsers(dest="verb", required=True)
@@ -117,6 +135,27 @@ def longest_token_lifetime() -> timedelta:
     leeway = api_settings.LEEWAY
     leeway = leeway if isinstance(leeway, timedelta) else timedelta(seconds=leeway or 0)
     return token + timedelta(seconds=app_settings.KEY_RING_SECONDS) + leeway
+
+
+# The options `activate` and `retire` take: anything else that starts with a dash and is
+# made of base64url characters is a kid (or the start of one).
+OPTIONS = frozenset(
+    {
+        "--now",
+        "--help",
+        "--verbosity",
+        "--settings",
+        "--pythonpath",
+        "--traceback",
+        "--no-color",
+        "--force-color",
+        "--skip-checks",
+    }
+)
+
+
+def _looks_like_dashed_kid(arg: str) -> bool:
+    return arg not in OPTIONS and re.fullmatch(r"-[A-Za-z0-9_-]{7,}", arg) is not None
 
 
 def _find(kid: str) -> SigningKey:
