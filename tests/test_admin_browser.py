@@ -137,7 +137,7 @@ def test_operator_reads_the_security_record_in_the_browser(live_server, django_u
     require_chromium()
     from playwright.sync_api import sync_playwright
 
-    django_user_model.objects.create_superuser("operator", password=OPERATOR_PASSWORD)
+    operator = django_user_model.objects.create_superuser("operator", password=OPERATOR_PASSWORD)
     alice = django_user_model.objects.create_user("alice", password="alice-password-1234")
     base = live_server.url
     sign_in(base, PHONE)
@@ -152,6 +152,8 @@ def test_operator_reads_the_security_record_in_the_browser(live_server, django_u
         revoked_at=timezone.now(),
         revoked_reason=RevokeReason.REUSE_DETECTED,
     )
+    # An operator's act: the record's "by" column.
+    Session.objects.filter(user_agent=FIREFOX).revoke(RevokeReason.ADMIN, by=operator)
 
     with sync_playwright() as playwright:
         browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
@@ -170,13 +172,20 @@ def test_operator_reads_the_security_record_in_the_browser(live_server, django_u
             page.goto(base + f"/admin/auth/user/{alice.pk}/change/")
             page.click("text=Security events of this user")
             page.wait_for_url(f"**/admin/accounts/securityevent/?user__id__exact={alice.pk}")
-            assert page.locator("#result_list tbody tr").count() == 3
+            assert page.locator("#result_list tbody tr").count() == 4
             page.click("#changelist-filter >> text=Wrong password")
             page.wait_for_url("**kind__exact=login_failed**")
             rows = page.locator("#result_list tbody tr")
             assert rows.count() == 1
             assert "api login" in rows.first.inner_text()
             assert overflow(page) <= 0, "the events list is wider than the screen"
+
+            # The whole record, with its widest row: an operator who acted (the "by" column).
+            page.goto(base + "/admin/accounts/securityevent/")
+            rows = page.locator("#result_list tbody tr").all_inner_texts()
+            acted = [row for row in rows if "Session ended (admin)" in row]
+            assert len(acted) == 1 and acted[0].rstrip().endswith("operator")
+            assert overflow(page) <= 0, "the whole record is wider than the screen"
             if os.environ.get("UPDATE_SCREENSHOTS") == "1":
                 page.goto(base + "/admin/accounts/securityevent/")
                 page.screenshot(path=str(EVENTS_SCREENSHOT), full_page=True)
