@@ -105,35 +105,51 @@ class TcpProxy:
         self.cut()
 
 
-class Server:
-    """gunicorn serving the app on 127.0.0.1, as deployed: `gunicorn project.wsgi`.
+class AppProcess:
+    """One of the project's processes on the test database, logging to a file; stop() ends it.
 
     `environment` adds to (or overrides) the test settings' variables, e.g. REDIS_URL.
     """
 
-    def __init__(
-        self, database_url: str, log: Path, *, workers: int = 2, port: int = 0, **environment
-    ) -> None:
-        self.port = port or free_port()
+    def __init__(self, argv: list[str], database_url: str, log: Path, **environment) -> None:
         env = {
             **os.environ,
             "DJANGO_SETTINGS_MODULE": "tests.settings",
             "DATABASE_URL": database_url,
-            "REDIS_URL": "",
             **environment,
         }
         self.log = log.open("w")
         self.process = subprocess.Popen(
-            [
-                *(sys.executable, "-m", "gunicorn", "project.wsgi"),
-                *("--bind", f"127.0.0.1:{self.port}", "--workers", str(workers)),
-                *("--timeout", "30"),
-            ],
+            [sys.executable, "-m", *argv],
             cwd=BASE_DIR,
             env=env,
             stdout=self.log,
             stderr=subprocess.STDOUT,
         )
+
+    def stop(self) -> None:
+        self.process.terminate()
+        try:
+            self.process.wait(15)
+        except subprocess.TimeoutExpired:
+            self.process.kill()
+            self.process.wait()
+        self.log.close()
+
+
+class Server(AppProcess):
+    """gunicorn serving the app on 127.0.0.1, as deployed: `gunicorn project.wsgi`."""
+
+    def __init__(
+        self, database_url: str, log: Path, *, workers: int = 2, port: int = 0, **environment
+    ) -> None:
+        self.port = port or free_port()
+        argv = [
+            *("gunicorn", "project.wsgi"),
+            *("--bind", f"127.0.0.1:{self.port}", "--workers", str(workers)),
+            *("--timeout", "30"),
+        ]
+        super().__init__(argv, database_url, log, **{"REDIS_URL": "", **environment})
 
     @property
     def url(self) -> str:
@@ -168,42 +184,21 @@ class Server:
             time.sleep(0.1)
         raise AssertionError(f"not healthy after {timeout}s")
 
-    def stop(self) -> None:
-        self.process.terminate()
-        try:
-            self.process.wait(10)
-        except subprocess.TimeoutExpired:
-            self.process.kill()
-            self.process.wait()
-        self.log.close()
 
-
-class EventWorker:
+class EventWorker(AppProcess):
     """The Celery worker with its beat, as `make run` starts it: it pushes session events.
 
-    `environment` adds to the test settings' variables; REDIS_URL is its broker.
+    REDIS_URL, in `environment`, is its broker.
     """
 
     def __init__(self, database_url: str, log: Path, **environment) -> None:
-        env = {
-            **os.environ,
-            "DJANGO_SETTINGS_MODULE": "tests.settings",
-            "DATABASE_URL": database_url,
-            **environment,
-        }
-        self.log = log.open("w")
-        self.process = subprocess.Popen(
-            [
-                *(sys.executable, "-m", "celery", "-A", "project", "worker", "--beat"),
-                *("--schedule", str(log.with_suffix(".schedule"))),
-                *("--pool", "threads", "--concurrency", "4", "--loglevel", "info"),
-                *("--without-mingle", "--without-gossip", "--without-heartbeat"),
-            ],
-            cwd=BASE_DIR,
-            env=env,
-            stdout=self.log,
-            stderr=subprocess.STDOUT,
-        )
+        argv = [
+            *("celery", "-A", "project", "worker", "--beat"),
+            *("--schedule", str(log.with_suffix(".schedule"))),
+            *("--pool", "threads", "--concurrency", "4", "--loglevel", "info"),
+            *("--without-mingle", "--without-gossip", "--without-heartbeat"),
+        ]
+        super().__init__(argv, database_url, log, **environment)
 
     def wait_until_ready(self, timeout: float = START_TIMEOUT) -> None:
         """Until the worker logs that it is ready for tasks."""
@@ -213,12 +208,3 @@ class EventWorker:
             assert self.process.poll() is None, f"the worker exited: {text.read_text()}"
             assert time.monotonic() < deadline, f"the worker not ready after {timeout}s"
             time.sleep(0.05)
-
-    def stop(self) -> None:
-        self.process.terminate()
-        try:
-            self.process.wait(15)
-        except subprocess.TimeoutExpired:
-            self.process.kill()
-            self.process.wait()
-        self.log.close()
