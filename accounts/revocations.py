@@ -178,10 +178,11 @@ def revocation_list() -> RevocationList | None:
     url = app_settings.REDIS_URL
     if not url or not lifetime_seconds():
         return None
-    with _lists_lock:
-        if url not in _lists:
-            _lists[url] = RevocationList(url)
-        return _lists[url]
+    found = _lists.get(url)  # every request: no lock once it exists
+    if found is None:
+        with _lists_lock:
+            found = _lists.setdefault(url, RevocationList(url))
+    return found
 
 
 def lifetime_seconds() -> float:
