@@ -1,7 +1,6 @@
 """Bearer JWT authentication that refuses tokens of revoked sessions: in no query while the
 revocation list in Redis vouches for the session (accounts.revocations), else in one."""
 
-import time
 import uuid
 
 from django.core.exceptions import ValidationError
@@ -11,8 +10,8 @@ from rest_framework_simplejwt.exceptions import ExpiredTokenError, TokenError
 
 from accounts.exceptions import REALM_HEADER, AccessTokenExpired, InvalidAccessToken, SessionRevoked
 from accounts.models import Session, SessionKind
-from accounts.revocations import revocation_list, session_of, user_of
-from accounts.tokens import SESSION_CLAIM, SESSION_EXPIRY_CLAIM, SessionAccessToken
+from accounts.revocations import may_vouch_for, revocation_list, session_of, user_of
+from accounts.tokens import SESSION_CLAIM, SessionAccessToken
 
 
 class SessionJWTAuthentication(JWTAuthentication):
@@ -41,9 +40,9 @@ class SessionJWTAuthentication(JWTAuthentication):
         """(user, session) without a query, if the revocation list vouches for the session;
         None when the database must decide (no list, an older token, any doubt)."""
         revocations = revocation_list()
-        expiry = token.get(SESSION_EXPIRY_CLAIM)
-        # The session's own end: an access token must not outlive it (is_expired, is_idle).
-        if revocations is None or not isinstance(expiry, int) or expiry <= time.time():
+        # The session's own end (is_expired, is_idle) is in the token: an access token must
+        # not outlive it.
+        if revocations is None or not may_vouch_for(token.payload):
             return None
         user_id = token[simplejwt.api_settings.USER_ID_CLAIM]
         try:

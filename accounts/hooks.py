@@ -5,8 +5,8 @@ which ends the sessions and names who did it. A change made any other way
 (`manage.py changepassword`, `set_password()` or `is_active = False` and `save()` from
 code) is caught here, and ends every session of the user too, with no actor. Sessions
 are revoked (a timestamp), so reactivating a user or restoring a password revives none
-of them. `QuerySet.update()` and raw SQL bypass these hooks, as they bypass every model
-hook.
+of them. `QuerySet.update()`, raw SQL and `loaddata` (a raw save: fixtures load rows as
+they are) bypass these hooks, as they bypass every model hook.
 
 - `set_password()` then `save()`: Django calls each password validator's
   `password_changed()`; EndSessionsOnPasswordChange is that hook. A hash upgraded at

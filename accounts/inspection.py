@@ -7,8 +7,8 @@ from dataclasses import dataclass
 from uuid import UUID
 
 from django.utils import timezone
+from rest_framework_simplejwt import settings as simplejwt
 from rest_framework_simplejwt.exceptions import TokenError
-from rest_framework_simplejwt.settings import api_settings
 
 from accounts.clients import Client
 from accounts.models import RevokeReason, Session, SessionKind
@@ -38,10 +38,10 @@ class Inspected:
             return False
         if not session.user.is_active:
             return False
-        if str(session.user_id) != str(self.claims.get(api_settings.USER_ID_CLAIM)):
+        if str(session.user_id) != str(self.claims.get(simplejwt.api_settings.USER_ID_CLAIM)):
             return False
         if self.token_type == "refresh":
-            return self.claims.get(api_settings.JTI_CLAIM) == session.current_jti
+            return self.claims.get(simplejwt.api_settings.JTI_CLAIM) == session.current_jti
         return True
 
 

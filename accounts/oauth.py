@@ -63,9 +63,14 @@ class IsResourceServer(BasePermission):
 
 
 class PerClientThrottle(WindowThrottle):
-    """THROTTLE_RATES[scope] per resource server, or per address for an anonymous caller."""
+    """THROTTLE_RATES[scope] per resource server, or per address for an anonymous caller.
+
+    It fails open: while Redis is away, a resource server still learns the truth about a
+    session, and anyone holding a token can still end its session.
+    """
 
     scope = ""
+    fail_open = True
 
     def rate(self) -> str:
         return app_settings.THROTTLE_RATES[self.scope]

@@ -12,14 +12,18 @@ proves every earlier event arrived: a receiver that hears nothing for longer kno
 may have missed some, and asks by introspection instead (examples/resource_server).
 """
 
+import contextlib
+import http.client
 import logging
 import random
-import urllib.error
-import urllib.request
+import socket
+import ssl
+import threading
 import uuid
 from datetime import datetime, timedelta
+from ipaddress import ip_address
+from urllib.parse import urlsplit
 
-from django.db import transaction
 from django.db.models import Exists, OuterRef, Q, Subquery
 from django.utils import timezone
 
@@ -31,6 +35,7 @@ from accounts.models import (
     ResourceServer,
     RevokeReason,
 )
+from accounts.models.servers import no_receiver_at
 from accounts.signing import token_backend
 
 logger = logging.getLogger("accounts.push")
@@ -56,8 +61,6 @@ INITIATED_BY = {
 }
 # Events delivered to one receiver per hold of it; then another worker may take a turn.
 BATCH = 100
-# How long a worker holds a receiver: longer than a batch of timed-out pushes.
-LEASE = timedelta(minutes=10)
 
 
 def receivers():
@@ -101,13 +104,16 @@ def credential_changed(user, *, by=None, now: datetime) -> None:
 
 
 def queue_heartbeats(now: datetime | None = None) -> int:
-    """A verification event for every receiver whose queue is empty; returns how many.
+    """A verification event for every receiver without one waiting; returns how many.
 
-    Only behind an empty queue: a heartbeat then proves every earlier event arrived, and
-    a receiver that cannot be reached collects one waiting heartbeat, not thousands.
+    Delivered in order, behind every event written before it, a heartbeat proves they
+    all arrived, however busy the queue (steady logouts never starve it); and a receiver
+    that cannot be reached collects one waiting heartbeat, not thousands.
     """
     now = now or timezone.now()
-    waiting = OutboxEvent.objects.filter(receiver=OuterRef("pk"), state=PushState.PENDING)
+    waiting = OutboxEvent.objects.filter(
+        receiver=OuterRef("pk"), state=PushState.PENDING, kind=PushKind.VERIFICATION
+    )
     idle = receivers().filter(~Exists(waiting)).values_list("pk", "client_id")
     events = [
         _event(
@@ -137,27 +143,55 @@ def due_receivers(now: datetime | None = None) -> list[int]:
 def deliver(receiver_id: int) -> int:
     """Send `receiver_id`'s due events, oldest first, until one fails; returns how many arrived.
 
-    Holds the receiver while it sends (a compare-and-swap on its row, which works on
-    SQLite and PostgreSQL alike), so no two workers deliver to it at once, and never
-    holds a database transaction across a network call.
+    Holds the receiver while it sends (a lease on its row, taken and renewed by
+    compare-and-swap, which works on SQLite and PostgreSQL alike), so no two workers
+    deliver to it at once; never holds a database transaction across a network call.
+    The receiver is read again before each event: disabled, deleted or without a URL,
+    it is sent nothing more.
     """
-    now = timezone.now()
-    free = Q(delivering_until__isnull=True) | Q(delivering_until__lt=now)
-    held = ResourceServer.objects.filter(free, pk=receiver_id).update(delivering_until=now + LEASE)
-    if not held:
+    lease = _hold(receiver_id)
+    if lease is None:
         return 0  # another worker holds it
     delivered = 0
     try:
-        server = ResourceServer.objects.get(pk=receiver_id)
-        queue = OutboxEvent.objects.filter(receiver=server, state=PushState.PENDING)
-        for event in queue.order_by("id")[:BATCH]:
+        pending = OutboxEvent.objects.filter(receiver_id=receiver_id, state=PushState.PENDING)
+        for event in pending.order_by("id")[:BATCH]:
+            server = receivers().filter(pk=receiver_id).first()
             # In order: what comes after the oldest waits for it, even while it backs off.
-            if event.next_attempt_at > timezone.now() or not _send(server, event):
+            if server is None or event.next_attempt_at > timezone.now():
+                break
+            lease = _renew(receiver_id, lease)
+            if lease is None or not _send(server, event):
                 break
             delivered += 1
     finally:
-        ResourceServer.objects.filter(pk=receiver_id).update(delivering_until=None)
+        if lease is not None:
+            ResourceServer.objects.filter(pk=receiver_id, delivering_until=lease).update(
+                delivering_until=None
+            )
     return delivered
+
+
+def lease_length() -> timedelta:
+    """How long a hold lasts unless renewed: well past one push's deadline, so a worker
+    that dies mid-delivery holds its receiver up for this long at most."""
+    return timedelta(seconds=max(30, 3 * app_settings.PUSH_TIMEOUT_SECONDS))
+
+
+def _hold(receiver_id: int) -> datetime | None:
+    """Take the receiver if no live lease holds it; the lease (its end) or None."""
+    now = timezone.now()
+    until = now + lease_length()
+    free = Q(delivering_until__isnull=True) | Q(delivering_until__lt=now)
+    taken = ResourceServer.objects.filter(free, pk=receiver_id).update(delivering_until=until)
+    return until if taken else None
+
+
+def _renew(receiver_id: int, lease: datetime) -> datetime | None:
+    """Extend our own lease; None if it was lost (it ran out and another worker took it)."""
+    until = timezone.now() + lease_length()
+    kept = ResourceServer.objects.filter(pk=receiver_id, delivering_until=lease)
+    return until if kept.update(delivering_until=until) else None
 
 
 def retry(events) -> int:
@@ -171,60 +205,85 @@ def _send(server: ResourceServer, event: OutboxEvent) -> bool:
     """POST one event (RFC 8935 §2); record the outcome. True if the receiver took it."""
     now = timezone.now()
     body = token_backend.sign(event.claims, headers={"typ": "secevent+jwt"}).encode()
-    # http(s) only, as validate_push_url checked when the URL was saved.
-    request = urllib.request.Request(  # noqa: S310
-        server.push_url,
-        data=body,
-        method="POST",
-        headers={"Content-Type": "application/secevent+jwt", "Accept": "application/json"},
-    )
     status, error = 0, ""
     try:
-        with _opener.open(request, timeout=app_settings.PUSH_TIMEOUT_SECONDS) as answer:
-            status = answer.status
-    except urllib.error.HTTPError as refused:
-        status, error = refused.code, _first_line(refused.read(300))
-    except (OSError, ValueError) as failed:  # refused, reset, timed out, no such host
-        error = str(failed)[:300]
-    event.attempts += 1
-    event.last_attempt_at = now
+        status, error = post(server.push_url, body, app_settings.PUSH_TIMEOUT_SECONDS)
+    except (OSError, ValueError, http.client.HTTPException) as failed:
+        # Refused, reset, timed out, cut at the deadline, no such host, a forbidden address.
+        error = str(failed)[:300] or type(failed).__name__
+    changes = {"attempts": event.attempts + 1, "last_attempt_at": now}
     if status in (200, 202):
-        event.state, event.delivered_at, event.last_error = PushState.DELIVERED, now, ""
+        changes.update(state=PushState.DELIVERED, delivered_at=now, last_error="")
         ResourceServer.objects.filter(pk=server.pk).update(last_delivered_at=now)
     elif status == 400:
         # RFC 8935 §2.3: the receiver will never take this event; sending it again is no use.
-        event.state, event.last_error = PushState.FAILED, f"400 refused: {error}"[:500]
+        changes.update(state=PushState.FAILED, last_error=f"400 refused: {error}"[:500])
     elif now - event.created_at >= timedelta(hours=app_settings.PUSH_RETRY_HOURS):
-        event.state = PushState.FAILED
-        event.last_error = f"gave up after {app_settings.PUSH_RETRY_HOURS} h: {status or error}"
-    else:
-        event.next_attempt_at = now + backoff(event.attempts)
-        event.last_error = (f"{status}: {error}" if status else error)[:500]
-    with transaction.atomic():
-        event.save(
-            update_fields=[
-                "attempts",
-                "last_attempt_at",
-                "state",
-                "delivered_at",
-                "last_error",
-                "next_attempt_at",
-            ]
+        changes.update(
+            state=PushState.FAILED,
+            last_error=f"gave up after {app_settings.PUSH_RETRY_HOURS} h: {status or error}",
         )
-    if event.state != PushState.DELIVERED:
-        logger.warning("Push to %s failed (%s): %s", server.name, event.kind, event.last_error)
-    return event.state == PushState.DELIVERED
+    else:
+        changes.update(
+            next_attempt_at=now + backoff(changes["attempts"]),
+            last_error=(str(status) if status else error)[:500],
+        )
+    # An update, not save(): the event (or its receiver) may have been deleted meanwhile.
+    OutboxEvent.objects.filter(pk=event.pk).update(**changes)
+    if changes.get("state") != PushState.DELIVERED:
+        logger.warning("Push to %s failed (%s): %s", server.name, event.kind, changes["last_error"])
+    return changes.get("state") == PushState.DELIVERED
 
 
-class _NoRedirects(urllib.request.HTTPRedirectHandler):
-    """A push is answered where it was sent: a redirect is a failed delivery, never followed
-    (it could point anywhere, a cloud's metadata service included)."""
+def post(url: str, body: bytes, timeout: float) -> tuple[int, str]:
+    """POST a SET to `url`: the status, and the first line of a 400's body (RFC 8935's error).
 
-    def redirect_request(self, *args, **kwargs):
-        return None
+    `timeout` bounds the whole exchange, not each read: a receiver that trickles its
+    answer a byte at a time is cut off at it. Redirects are answers, never followed (they
+    could point anywhere). The host's addresses are checked as the URL was when saved,
+    so a name that resolves to a metadata service is refused too.
+    """
+    parts = urlsplit(url)
+    https = parts.scheme == "https"
+    port = parts.port or (443 if https else 80)
+    for *_, address in socket.getaddrinfo(parts.hostname, port, type=socket.SOCK_STREAM):
+        if no_receiver_at(ip_address(address[0].split("%")[0])):
+            raise ValueError(f"no receiver lives at {address[0]}")
+    if https:
+        connection = http.client.HTTPSConnection(
+            parts.hostname, port, timeout=timeout, context=ssl.create_default_context()
+        )
+    else:
+        connection = http.client.HTTPConnection(parts.hostname, port, timeout=timeout)
+    cut = threading.Event()
+    deadline = threading.Timer(timeout, _cut, [connection, cut])
+    deadline.start()
+    try:
+        target = (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
+        connection.request(
+            "POST",
+            target,
+            body,
+            {"Content-Type": "application/secevent+jwt", "Accept": "application/json"},
+        )
+        answer = connection.getresponse()
+        detail = _first_line(answer.read(300)) if answer.status == 400 else ""
+    finally:
+        deadline.cancel()
+        connection.close()
+    if cut.is_set():
+        # Cut mid-answer, what was read may look whole: it is no answer at all.
+        raise TimeoutError(f"no whole answer within {timeout:g} s")
+    return answer.status, detail
 
 
-_opener = urllib.request.build_opener(_NoRedirects)
+def _cut(connection: http.client.HTTPConnection, cut: threading.Event) -> None:
+    """The push's deadline: shut its socket, so the read blocked on it ends at once."""
+    cut.set()
+    sock = connection.sock
+    if sock is not None:
+        with contextlib.suppress(OSError):  # closed already: nothing to cut
+            sock.shutdown(socket.SHUT_RDWR)
 
 
 def backoff(attempts: int) -> timedelta:

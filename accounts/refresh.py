@@ -12,8 +12,8 @@ from uuid import UUID
 
 from django.db import IntegrityError, transaction
 from django.utils import timezone
+from rest_framework_simplejwt import settings as simplejwt
 from rest_framework_simplejwt.exceptions import TokenError
-from rest_framework_simplejwt.settings import api_settings
 from rest_framework_simplejwt.token_blacklist.models import BlacklistedToken
 
 from accounts.clients import Client, network
@@ -57,7 +57,7 @@ def decode_refresh(raw: str) -> SessionRefreshToken:
     try:
         token = SessionRefreshToken(raw)
         UUID(str(token[SESSION_CLAIM]))
-        _ = token[api_settings.USER_ID_CLAIM]
+        _ = token[simplejwt.api_settings.USER_ID_CLAIM]
     except (TokenError, KeyError, ValueError, TypeError):
         raise InvalidRefreshToken() from None
     return token
@@ -79,7 +79,7 @@ def _decide(token, client: Client):
     refused = _refusal(session, token, now)
     if refused:
         return session, None, refused
-    jti = token[api_settings.JTI_CLAIM]
+    jti = token[simplejwt.api_settings.JTI_CLAIM]
     if jti == session.current_jti:
         pair = _rotate(session, now, client)
         return session, pair, "rotated" if pair else "lost_race"
@@ -106,7 +106,7 @@ def _refusal(session: Session | None, token, now) -> str:
     """Why this refresh is refused before its jti is looked at; "" if it is not."""
     if session is None:
         return "unknown_session"
-    if str(session.user_id) != str(token[api_settings.USER_ID_CLAIM]):
+    if str(session.user_id) != str(token[simplejwt.api_settings.USER_ID_CLAIM]):
         return "wrong_user"
     if session.is_revoked():
         return "revoked"

@@ -3,11 +3,13 @@
 With REDIS_URL set, an access token whose signature, expiry and claims check out is
 accepted on one Redis round trip (`MGET`) and no query, when Redis says both:
 
-- the **list is fresh**: its epoch key exists. A renewal writes it, together with a
-  marker for every session ended lately (replayed from the security record), in one
-  step that a FLUSHALL cannot split, and it expires by itself REVOCATION_LIST_SECONDS
-  after the renewal began (on Redis's clock). So an epoch exists only while every
-  session ended before a moment at most that long ago is marked.
+- the **list is fresh**: its epoch key exists, and was written in the Redis run this
+  process is connected to (the server's `run_id`, read on every new connection: a
+  restart, from a snapshot too, or a failover to a replica starts another run). A renewal
+  writes it, together with a marker for every session ended lately (replayed from the
+  security record), in one step that a FLUSHALL cannot split, and it expires by itself
+  REVOCATION_LIST_SECONDS after the renewal began (on Redis's clock). So an epoch exists
+  only while every session ended before a moment at most that long ago is marked.
 - the token's **session is not marked** as ended.
 
 Anything else (Redis unreachable, no epoch after a restart or a flush, a marker) sends
@@ -21,12 +23,17 @@ response waits REVOCATION_LIST_SECONDS first (retrying meanwhile): by then any e
 that still exists came from a renewal that began after the commit, so it marks the
 session. Either way, what was acknowledged is refused on the very next request.
 
+The list speaks only for tokens whose `session_exp` is ahead and whose lifetime is no
+longer than ACCESS_TOKEN_LIFETIME is now (a marker lives as long as today's tokens do).
+
 Requirements: Redis's `maxmemory-policy` must be `noeviction` (an evicted marker would let
 a token in; a renewal checks, and keeps the list off otherwise). An account deactivated
-by a plain queryset `update()` skips the hooks that end its sessions; the database path
-would still catch it, this one does not (accounts.hooks, docs/sessions.md).
+by a queryset `update()`, raw SQL or `loaddata` skips the hooks that end its sessions;
+the database path would still catch it, this one does not (accounts.hooks,
+docs/sessions.md).
 """
 
+import hashlib
 import logging
 import threading
 import time
@@ -36,17 +43,17 @@ from datetime import UTC, datetime, timedelta
 from django.contrib.auth import get_user_model
 from django.db import DatabaseError, router
 from redis import Redis
+from redis.backoff import NoBackoff
+from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import RedisError
-from rest_framework_simplejwt.settings import api_settings
+from redis.retry import Retry
+from rest_framework_simplejwt import settings as simplejwt
 
 from accounts.conf import app_settings
+from accounts.tokens import SESSION_EXPIRY_CLAIM
 
 logger = logging.getLogger("accounts.revocations")
 
-# One hash slot for every key, so MGET works on a Redis Cluster too.
-PREFIX = "{accounts:revocations}"
-EPOCH = f"{PREFIX}:epoch"
-LOCK = f"{PREFIX}:renewing"
 # A request never waits long for Redis; past this it takes the database path.
 TIMEOUT_SECONDS = 0.25
 # After a failure, this process leaves Redis alone for this long (the database decides).
@@ -67,20 +74,42 @@ return 1
 """
 
 
-def marker(sid) -> str:
-    return f"{PREFIX}:ended:{sid}"
-
-
 class RevocationList:
-    """The list on one Redis: read per request, written at each session end, renewed."""
+    """The list on one Redis, for one issuer: read per request, written at each session end,
+    renewed. Its keys carry a hash of the issuer, so two deployments that share a Redis
+    never read each other's list, and one hash slot, so MGET works on a Redis Cluster."""
 
-    def __init__(self, url: str) -> None:
+    def __init__(self, url: str, issuer: str) -> None:
         self.redis = Redis.from_url(
-            url, socket_connect_timeout=TIMEOUT_SECONDS, socket_timeout=TIMEOUT_SECONDS
+            url,
+            socket_connect_timeout=TIMEOUT_SECONDS,
+            socket_timeout=TIMEOUT_SECONDS,
+            # Once, at once, for a pooled connection a restart broke; never a wait.
+            retry=Retry(NoBackoff(), 1, supported_errors=(RedisConnectionError,)),
+            redis_connect_func=self._connected,
         )
+        prefix = "{accounts:" + hashlib.sha256(issuer.encode()).hexdigest()[:16] + "}"
+        self.epoch_key, self.lock_key = f"{prefix}:epoch", f"{prefix}:renewing"
+        self.marker_prefix = f"{prefix}:ended:"
         self.finish_script = self.redis.register_script(FINISH_SCRIPT)
+        # The run this process's connections reach: an epoch from another run (Redis
+        # restarted, from a snapshot or a replica) vouches for nothing.
+        self.run_id: bytes | None = None
         self.broken_until = 0.0
         self.warned = False
+
+    def marker(self, sid) -> str:
+        return f"{self.marker_prefix}{sid}"
+
+    def _connected(self, connection) -> None:
+        """On each new connection: the handshake, then the server's run_id (INFO server)."""
+        connection.on_connect()
+        connection.send_command("INFO", "server")
+        info = connection.read_response()
+        text = info.decode() if isinstance(info, bytes) else str(info)
+        for line in text.splitlines():
+            if line.startswith("run_id:"):
+                self.run_id = line.partition(":")[2].strip().encode()
 
     # --- every request ------------------------------------------------------------
 
@@ -89,13 +118,15 @@ class RevocationList:
         if time.monotonic() < self.broken_until:
             return False
         try:
-            epoch, ended = self.redis.mget(EPOCH, marker(sid))
+            epoch, ended = self.redis.mget(self.epoch_key, self.marker(sid))
         except RedisError as error:
             self._break(error)
             return False
-        if epoch is None or _age_seconds(epoch) > lifetime_seconds() / 2:
-            self.renew(epoch)
-        return epoch is not None and ended is None
+        run, _, began = (epoch or b"").partition(b":")
+        current = epoch is not None and run == self.run_id
+        if not current or time.time() - int(began) / 1000 > lifetime_seconds() / 2:
+            self.renew(began if current else None)
+        return current and ended is None
 
     # --- every session end ----------------------------------------------------------
 
@@ -116,26 +147,33 @@ class RevocationList:
     # --- renewal --------------------------------------------------------------------
 
     def renew(self, epoch: bytes | None) -> bool:
-        """Replay the ended sessions since the last renewal (all that may still have a live
-        token, when the epoch is gone), then set a new epoch; True if this call did.
+        """Replay the ended sessions since the last renewal began (`epoch`, in Redis's ms; all
+        that may still have a live token when there is none), then set a new epoch; True if
+        this call did.
 
         One renewal at a time across every server (a lock that expires by itself);
         the others keep deciding as they would have.
         """
         token = uuid.uuid4().hex
         try:
-            if not self.redis.set(LOCK, token, nx=True, px=int(lifetime_seconds() * 500)):
+            lock = int(lifetime_seconds() * 500)
+            if not self.redis.set(self.lock_key, token, nx=True, px=lock):
                 return False
             seconds, micros = self.redis.time()
             began_ms = seconds * 1000 + micros // 1000
+            server = self.redis.info("server")
             if not self._memory_is_safe():
                 return False
             since = _since(epoch, began_ms)
             pipeline = self._set_markers(self.redis.pipeline(transaction=False), ended_since(since))
             pipeline.execute()
             done = self.finish_script(
-                keys=[LOCK, EPOCH],
-                args=[token, began_ms, began_ms + int(lifetime_seconds() * 1000)],
+                keys=[self.lock_key, self.epoch_key],
+                args=[
+                    token,
+                    f"{server['run_id']}:{began_ms}",
+                    began_ms + int(lifetime_seconds() * 1000),
+                ],
             )
         except RedisError as error:
             self._break(error)
@@ -160,7 +198,7 @@ class RevocationList:
     def _set_markers(self, pipeline, sids):
         ttl = marker_seconds()
         for sid in sids:
-            pipeline.set(marker(sid), b"1", ex=ttl)
+            pipeline.set(self.marker(sid), b"1", ex=ttl)
         return pipeline
 
     def _break(self, error: Exception) -> None:
@@ -169,20 +207,35 @@ class RevocationList:
         self.broken_until = time.monotonic() + BREAK_SECONDS
 
 
-_lists: dict[str, RevocationList] = {}
+_lists: dict[tuple[str, str], RevocationList] = {}
 _lists_lock = threading.Lock()
 
 
 def revocation_list() -> RevocationList | None:
-    """The list on REDIS_URL, one per process; None when there is no Redis or it is off."""
+    """The list on REDIS_URL for ISSUER, one per process; None when there is no Redis or
+    it is off."""
     url = app_settings.REDIS_URL
     if not url or not lifetime_seconds():
         return None
-    found = _lists.get(url)  # every request: no lock once it exists
+    issuer = app_settings.ISSUER or ""
+    found = _lists.get((url, issuer))  # every request: no lock once it exists
     if found is None:
         with _lists_lock:
-            found = _lists.setdefault(url, RevocationList(url))
+            found = _lists.get((url, issuer)) or RevocationList(url, issuer)
+            _lists[url, issuer] = found
     return found
+
+
+def may_vouch_for(claims) -> bool:
+    """Whether an access token is one the list can speak for: its session's end
+    (`session_exp`) is ahead, and it lives no longer than access tokens do now. A token
+    minted under a longer ACCESS_TOKEN_LIFETIME than today's could outlive its session's
+    marker; the database decides for it."""
+    names = (SESSION_EXPIRY_CLAIM, "iat", "exp")
+    expiry, issued, expires = (claims.get(name) for name in names)
+    if not all(isinstance(value, int) for value in (expiry, issued, expires)):
+        return False
+    return expiry > time.time() and expires - issued <= token_lifetime().total_seconds()
 
 
 def lifetime_seconds() -> float:
@@ -191,10 +244,10 @@ def lifetime_seconds() -> float:
 
 def token_lifetime() -> timedelta:
     """The longest an access token is accepted after it was issued."""
-    leeway = api_settings.LEEWAY
+    leeway = simplejwt.api_settings.LEEWAY
     if not isinstance(leeway, timedelta):
         leeway = timedelta(seconds=leeway)
-    return api_settings.ACCESS_TOKEN_LIFETIME + leeway
+    return simplejwt.api_settings.ACCESS_TOKEN_LIFETIME + leeway
 
 
 def marker_seconds() -> int:
@@ -224,10 +277,6 @@ def _since(epoch: bytes | None, began_ms: int) -> datetime:
         # Cold: every session whose tokens may still be live.
         return began - token_lifetime() - REPLAY_OVERLAP
     return datetime.fromtimestamp(int(epoch) / 1000, UTC) - REPLAY_OVERLAP
-
-
-def _age_seconds(epoch: bytes) -> float:
-    return time.time() - int(epoch) / 1000
 
 
 # --- what a vouched-for request gets instead of rows ------------------------------------

@@ -10,7 +10,7 @@ from django.conf import settings
 from django.contrib.auth import authenticate, user_logged_in
 from django.db import transaction
 from django.utils import timezone
-from rest_framework_simplejwt.settings import api_settings
+from rest_framework_simplejwt import settings as simplejwt
 
 from accounts.clients import Client, client_of
 from accounts.conf import app_settings
@@ -136,7 +136,7 @@ def logout_by_refresh_token(*, refresh_token: str, client: Client | None = None)
     except InvalidRefreshToken:
         return False
     sessions = Session.objects.filter(
-        pk=token[SESSION_CLAIM], user_id=token[api_settings.USER_ID_CLAIM]
+        pk=token[SESSION_CLAIM], user_id=token[simplejwt.api_settings.USER_ID_CLAIM]
     )
     return bool(sessions.revoke(RevokeReason.LOGOUT, client=client))
 

@@ -7,9 +7,9 @@ key is SimpleJWT's SIGNING_KEY, a shared secret that nothing publishes.
 """
 
 import jwt
+from rest_framework_simplejwt import settings as simplejwt
 from rest_framework_simplejwt.backends import TokenBackend
 from rest_framework_simplejwt.exceptions import TokenBackendError, TokenBackendExpiredToken
-from rest_framework_simplejwt.settings import api_settings
 
 from accounts import keys
 from accounts.conf import app_settings
@@ -24,7 +24,7 @@ class KeyRingBackend(TokenBackend):
 
     @property
     def leeway(self):
-        return api_settings.LEEWAY
+        return simplejwt.api_settings.LEEWAY
 
     @leeway.setter
     def leeway(self, value) -> None:
@@ -34,7 +34,7 @@ class KeyRingBackend(TokenBackend):
         """The key to sign with: the active one, or `kid` (re-minting a pair it signed)."""
         algorithm = app_settings.SIGNING_ALGORITHM
         if algorithm.startswith("HS"):
-            secret = api_settings.SIGNING_KEY
+            secret = simplejwt.api_settings.SIGNING_KEY
             return RingKey(keys.secret_kid(secret), algorithm, secret, secret)
         return key_ring.signing(kid)
 
@@ -42,7 +42,7 @@ class KeyRingBackend(TokenBackend):
         """The key `kid` names, if it is one whose signatures still count."""
         algorithm = app_settings.SIGNING_ALGORITHM
         if algorithm.startswith("HS"):
-            secret = api_settings.SIGNING_KEY
+            secret = simplejwt.api_settings.SIGNING_KEY
             return RingKey(kid, algorithm, secret) if kid == keys.secret_kid(secret) else None
         return key_ring.verifying(kid) if isinstance(kid, str) else None
 
@@ -57,7 +57,7 @@ class KeyRingBackend(TokenBackend):
             key.private,
             algorithm=key.algorithm,
             headers={"kid": key.kid},
-            json_encoder=api_settings.JSON_ENCODER,
+            json_encoder=simplejwt.api_settings.JSON_ENCODER,
         )
 
     def sign(self, claims: dict, *, headers: dict) -> str:
@@ -68,7 +68,7 @@ class KeyRingBackend(TokenBackend):
             key.private,
             algorithm=key.algorithm,
             headers={**headers, "kid": key.kid},
-            json_encoder=api_settings.JSON_ENCODER,
+            json_encoder=simplejwt.api_settings.JSON_ENCODER,
         )
 
     def decode(self, token, verify: bool = True) -> dict:

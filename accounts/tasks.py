@@ -10,13 +10,17 @@ from celery import shared_task
 
 from accounts import push
 
+# A delivery not started within this long is dropped by the broker: the next dispatch
+# finds the receiver again, so a queue with no worker never grows without end.
+DELIVERY_EXPIRES_SECONDS = 30
+
 
 @shared_task(ignore_result=True)
 def dispatch() -> int:
     """Hand every receiver with an event due to a worker; returns how many."""
     due = push.due_receivers()
     for receiver_id in due:
-        deliver_to.delay(receiver_id)
+        deliver_to.apply_async((receiver_id,), expires=DELIVERY_EXPIRES_SECONDS)
     return len(due)
 
 

@@ -9,6 +9,8 @@ from django.core.signals import got_request_exception
 from django.db import DatabaseError, InterfaceError, OperationalError, ProgrammingError
 from django.http import Http404, JsonResponse
 from redis.exceptions import ConnectionError as RedisConnectionError
+from redis.exceptions import OutOfMemoryError as RedisOutOfMemoryError
+from redis.exceptions import ReadOnlyError as RedisReadOnlyError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 from rest_framework import exceptions, status
 from rest_framework.views import exception_handler
@@ -91,14 +93,17 @@ def _not_migrated() -> bool:
 
 
 def is_unavailable(exc: BaseException) -> bool:
-    """The database or Redis (the shared counters) cannot be reached: a retryable 503.
+    """The database or Redis (the shared counters) cannot be reached, or Redis cannot write
+    (out of memory, a read-only replica; loading after a restart is a ConnectionError):
+    a retryable 503.
 
     Logged here, once, as a warning: an outage is news, but no bug to trace.
     """
     if isinstance(exc, (OperationalError, InterfaceError)):
         logger.warning("Database unavailable: %s", exc)
         return True
-    if isinstance(exc, (RedisConnectionError, RedisTimeoutError)):
+    unwritable = (RedisOutOfMemoryError, RedisReadOnlyError)
+    if isinstance(exc, (RedisConnectionError, RedisTimeoutError, *unwritable)):
         logger.warning("Cache unavailable: %s", exc)
         return True
     return False

@@ -355,10 +355,13 @@ CELERY_BEAT_SCHEDULE = {
     "dispatch": {
         "task": "accounts.tasks.dispatch",
         "schedule": env.number("EVENTS_DISPATCH_SECONDS", 0.25),
+        # Without a worker, beats must not pile up in the broker (a Redis that never evicts).
+        "options": {"expires": 5},
     },
     "heartbeat": {
         "task": "accounts.tasks.heartbeat",
         "schedule": ACCOUNTS["HEARTBEAT_SECONDS"],
+        "options": {"expires": ACCOUNTS["HEARTBEAT_SECONDS"]},
     },
 }
 

@@ -7,6 +7,7 @@ import pytest
 from django.db import OperationalError, connection
 
 from accounts.authentication import SessionJWTAuthentication
+from accounts.models import Session
 from tests.appservers import (
     REQUEST_TIMEOUT,
     START_TIMEOUT,
@@ -151,6 +152,33 @@ def test_redis_outage_503_json_on_login(api_client, user, password, settings):
     """The guard's counts live in Redis when REDIS_URL is set: unreachable, a login is a 503."""
     # Nothing listens on port 1: every call fails to connect.
     settings.ACCOUNTS = {**settings.ACCOUNTS, "REDIS_URL": "redis://127.0.0.1:1/0"}
+    response = api_client.post(
+        "/auth/login", {"username": user.username, "password": password}, format="json"
+    )
+    assert response.status_code == 503
+    assert response.json()["code"] == "service_unavailable"
+
+
+def test_redis_outage_still_lets_a_token_end_its_session(api_client, tokens, settings):
+    """RFC 7009 revocation is counted in Redis too, but fails open: holding a token is
+    the right to end its session, and an outage must not take that away."""
+    settings.ACCOUNTS = {**settings.ACCOUNTS, "REDIS_URL": "redis://127.0.0.1:1/0"}
+    response = api_client.post(
+        "/auth/revoke",
+        f"token={tokens['refresh_token']}",
+        content_type="application/x-www-form-urlencoded",
+    )
+    assert response.status_code == 200
+    assert Session.objects.get().revoked_at is not None
+
+
+def test_redis_out_of_memory_is_a_503_not_a_500(api_client, user, password, settings, monkeypatch):
+    from redis.exceptions import OutOfMemoryError
+
+    def full(*windows):
+        raise OutOfMemoryError("command not allowed when used memory > 'maxmemory'")
+
+    monkeypatch.setattr("accounts.guard.claim", full)
     response = api_client.post(
         "/auth/login", {"username": user.username, "password": password}, format="json"
     )

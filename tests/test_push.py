@@ -1,10 +1,13 @@
 """Session events pushed to resource servers: one per receiver per ended session, from an
 outbox written with the revocation, signed, in order, retried, and never lost."""
 
+import contextlib
 import http.server
 import io
 import itertools
+import socket
 import threading
+import time
 from datetime import timedelta
 
 import jwt
@@ -295,7 +298,25 @@ def test_a_heartbeat_waits_behind_undelivered_events(user, tokens, receivers):
     receivers[0].status = 500
     Session.objects.filter(user=user).revoke(RevokeReason.LOGOUT)
     deliver_all()
-    assert push.queue_heartbeats() == 2  # not behind the event the first has not taken
+    assert push.queue_heartbeats() == 3  # the first's waits behind the event it has not taken
+    assert push.queue_heartbeats() == 0
+    receivers[0].status = 202
+    OutboxEvent.objects.update(next_attempt_at=timezone.now())
+    deliver_all()
+    kinds = [list(c["events"]) for c in receivers[0].claims()]
+    assert kinds[-2:] == [[REVOKED], [VERIFIED]]  # in order: the heartbeat vouches for it
+
+
+def test_steady_session_ends_never_starve_the_heartbeat(user, login, receivers):
+    """A receiver whose queue is never empty still gets a heartbeat every beat."""
+    for _ in range(3):
+        login(user)
+        Session.objects.filter(user=user).revoke(RevokeReason.LOGOUT)
+        assert push.queue_heartbeats() == 3  # behind the event just written
+        deliver_all()
+    for receiver in receivers:
+        kinds = [next(iter(c["events"])) for c in receiver.claims()]
+        assert kinds == [REVOKED, VERIFIED] * 3
 
 
 def test_a_receiver_held_by_one_worker_is_not_delivered_by_another(user, tokens, receivers):
@@ -385,11 +406,157 @@ def test_cleanup_deletes_sent_events_and_old_heartbeats_and_keeps_pending_ones(
     receivers[0].status = 503
     Session.objects.filter(user=user).revoke(RevokeReason.LOGOUT)
     deliver_all()  # the logout reaches two; the first backs off
-    assert push.queue_heartbeats() == 2
+    assert push.queue_heartbeats() == 3  # the first's waits behind its logout
     deliver_all()
     time_machine.shift(timedelta(hours=2))
     assert clear_expired().pushed_events == 2  # the delivered heartbeats
     time_machine.shift(timedelta(days=7))
     assert clear_expired().pushed_events == 2  # the delivered logouts, a week on
-    [left] = OutboxEvent.objects.all()
-    assert (left.receiver_id, left.state) == (receivers[0].record.pk, PushState.PENDING)
+    left = OutboxEvent.objects.all()
+    assert {(e.receiver_id, e.kind, e.state) for e in left} == {
+        (receivers[0].record.pk, kind, PushState.PENDING)
+        for kind in (PushKind.SESSION_REVOKED, PushKind.VERIFICATION)
+    }
+
+
+class Trickler:
+    """A receiver that answers a status line, then a header byte every 0.2 s, for ever."""
+
+    def __init__(self) -> None:
+        self.listener = socket.create_server(("127.0.0.1", 0))
+        self.url = f"http://127.0.0.1:{self.listener.getsockname()[1]}/events"
+        self.stop = threading.Event()
+        threading.Thread(target=self.serve, daemon=True).start()
+
+    def serve(self) -> None:
+        with contextlib.suppress(OSError):
+            client, _ = self.listener.accept()
+            client.sendall(b"HTTP/1.1 202 Accepted\r\n")
+            while not self.stop.wait(0.2):
+                client.sendall(b"X")
+
+    def close(self) -> None:
+        self.stop.set()
+        self.listener.close()
+
+
+def test_a_receiver_that_trickles_its_answer_is_cut_off_at_the_push_timeout(
+    user, tokens, receivers, settings
+):
+    settings.ACCOUNTS = {**settings.ACCOUNTS, "PUSH_TIMEOUT_SECONDS": 1}
+    trickler = Trickler()
+    try:
+        slow = receivers[0].record
+        ResourceServer.objects.filter(pk=slow.pk).update(push_url=trickler.url)
+        Session.objects.filter(user=user).revoke(RevokeReason.LOGOUT)
+        started = time.monotonic()
+        assert push.deliver(slow.pk) == 0
+        assert time.monotonic() - started < 2  # every read got a byte, yet 1 s was all
+    finally:
+        trickler.close()
+    event = OutboxEvent.objects.get(receiver=slow)
+    assert event.state == PushState.PENDING and event.attempts == 1
+    assert event.last_error == "no whole answer within 1 s"
+
+
+def test_a_receiver_disabled_during_a_delivery_is_sent_nothing_more(
+    user, login, receivers, monkeypatch
+):
+    for _ in range(3):
+        login(user)
+    Session.objects.filter(user=user).revoke(RevokeReason.LOGOUT_ALL)
+    target = receivers[0].record
+    send = push._send
+
+    def send_then_disable(server, event):
+        delivered = send(server, event)
+        ResourceServer.objects.filter(pk=server.pk).update(enabled=False)
+        return delivered
+
+    monkeypatch.setattr(push, "_send", send_then_disable)
+    assert push.deliver(target.pk) == 1
+    assert len(receivers[0].received) == 1
+
+
+def test_a_worker_that_lost_its_lease_stops_and_leaves_the_new_holder_alone(
+    user, login, receivers, monkeypatch
+):
+    for _ in range(3):
+        login(user)
+    Session.objects.filter(user=user).revoke(RevokeReason.LOGOUT_ALL)
+    target = receivers[0].record
+    other = timezone.now() + timedelta(minutes=5)
+    send = push._send
+
+    def send_then_lose_the_lease(server, event):
+        delivered = send(server, event)
+        # The lease ran out meanwhile, and another worker took the receiver.
+        ResourceServer.objects.filter(pk=server.pk).update(delivering_until=other)
+        return delivered
+
+    monkeypatch.setattr(push, "_send", send_then_lose_the_lease)
+    assert push.deliver(target.pk) == 1
+    assert ResourceServer.objects.get(pk=target.pk).delivering_until == other
+
+
+def test_a_hold_lasts_a_few_push_timeouts_and_is_renewed_before_each_event(
+    user, login, receivers, monkeypatch, settings
+):
+    settings.ACCOUNTS = {**settings.ACCOUNTS, "PUSH_TIMEOUT_SECONDS": 20}
+    assert push.lease_length() == timedelta(seconds=60)
+    settings.ACCOUNTS = {**settings.ACCOUNTS, "PUSH_TIMEOUT_SECONDS": 5}
+    assert push.lease_length() == timedelta(seconds=30)  # a dead worker holds no longer
+    login(user), login(user)
+    Session.objects.filter(user=user).revoke(RevokeReason.LOGOUT_ALL)
+    target = receivers[0].record
+    leases = []
+    send = push._send
+
+    def send_and_look(server, event):
+        leases.append(ResourceServer.objects.get(pk=server.pk).delivering_until)
+        return send(server, event)
+
+    monkeypatch.setattr(push, "_send", send_and_look)
+    assert push.deliver(target.pk) == 2
+    assert len(set(leases)) == 2  # renewed
+    assert ResourceServer.objects.get(pk=target.pk).delivering_until is None
+
+
+def test_a_host_name_that_resolves_to_a_metadata_service_is_refused_at_send(
+    user, tokens, receivers, monkeypatch
+):
+    def resolves_to_metadata(host, port, *args, **kwargs):
+        return [(socket.AF_INET, socket.SOCK_STREAM, 6, "", ("169.254.169.254", port))]
+
+    monkeypatch.setattr(socket, "getaddrinfo", resolves_to_metadata)
+    named = receivers[0].record
+    ResourceServer.objects.filter(pk=named.pk).update(push_url="http://receiver.internal/events")
+    Session.objects.filter(user=user).revoke(RevokeReason.LOGOUT)
+    push.deliver(named.pk)
+    event = OutboxEvent.objects.get(receiver=named)
+    assert event.state == PushState.PENDING
+    assert event.last_error == "no receiver lives at 169.254.169.254"
+
+
+def test_a_failed_push_records_the_status_not_the_receivers_page(user, tokens, receivers):
+    receivers[0].status = 500
+    Session.objects.filter(user=user).revoke(RevokeReason.LOGOUT)
+    push.deliver(receivers[0].record.pk)
+    assert OutboxEvent.objects.get(receiver=receivers[0].record).last_error == "500"
+
+
+def test_a_receiver_deleted_during_a_push_ends_the_delivery_quietly(
+    user, tokens, receivers, monkeypatch
+):
+    post = push.post
+    target = receivers[0].record
+
+    def deleted_meanwhile(url, body, timeout):
+        answer = post(url, body, timeout)
+        ResourceServer.objects.filter(pk=target.pk).delete()
+        return answer
+
+    monkeypatch.setattr(push, "post", deleted_meanwhile)
+    Session.objects.filter(user=user).revoke(RevokeReason.LOGOUT)
+    assert push.deliver(target.pk) == 1
+    assert not OutboxEvent.objects.filter(receiver_id=target.pk).exists()

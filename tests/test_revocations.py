@@ -15,7 +15,7 @@ from redis import Redis
 
 from accounts import revocations
 from accounts.models import RevokeReason, Session
-from accounts.revocations import EPOCH, marker, session_of, user_of
+from accounts.revocations import revocation_list, session_of, user_of
 from accounts.signing import token_backend
 from accounts.tokens import SESSION_EXPIRY_CLAIM
 from tests.conftest import bearer
@@ -58,6 +58,14 @@ def queries_of(api_client, access: str) -> tuple[int, list[str]]:
     return response.status_code, [query["sql"] for query in captured.captured_queries]
 
 
+def epoch_key() -> str:
+    return revocation_list().epoch_key
+
+
+def marker_key(sid: str) -> str:
+    return revocation_list().marker(sid)
+
+
 def sid_of(pair: dict) -> str:
     return token_backend.decode(pair["access_token"])["sid"]
 
@@ -67,7 +75,7 @@ def test_get_todos_runs_only_the_todo_query_once_the_list_is_warm(listed, api_cl
     Todo.objects.create(owner=user, title="one")
     status, cold = queries_of(api_client, pair["access_token"])  # renews the list: warm now
     assert status == 200 and any("accounts_session" in sql for sql in cold)
-    assert listed.exists(EPOCH)
+    assert listed.exists(epoch_key())
 
     status, warm = queries_of(api_client, pair["access_token"])
     assert status == 200
@@ -107,7 +115,7 @@ def test_a_logout_is_refused_on_the_very_next_request(listed, api_client, user, 
         **bearer(pair["access_token"]),
     )
     assert response.status_code == 200
-    assert listed.exists(marker(sid_of(pair)))  # written before the 200
+    assert listed.exists(marker_key(sid_of(pair)))  # written before the 200
     refused = get_todos(api_client, pair["access_token"])
     assert refused.status_code == 401 and refused.json()["code"] == "session_revoked"
 
@@ -125,7 +133,7 @@ def test_every_way_a_session_ends_marks_it_and_its_token_is_refused(
     status, sql = queries_of(api_client, access)
     assert status == 200 and len(sql) == 1  # vouched for: the list decides, not the database
     end_by(reason, api_client, tokens, user, admin_client, settings)
-    assert listed.exists(marker(sid_of(tokens))), reason
+    assert listed.exists(marker_key(sid_of(tokens))), reason
     assert get_todos(api_client, access).status_code == 401
 
 
@@ -139,7 +147,7 @@ def test_a_flush_is_cold_and_the_next_renewal_replays_every_ended_session(
 
     # Cold: the database decides (and the request renews the list).
     assert get_todos(api_client, ended["access_token"]).status_code == 401
-    assert listed.exists(EPOCH) and listed.exists(marker(sid_of(ended)))
+    assert listed.exists(epoch_key()) and listed.exists(marker_key(sid_of(ended)))
     assert get_todos(api_client, ended["access_token"]).status_code == 401
     status, sql = queries_of(api_client, alive["access_token"])
     assert status == 200 and len(sql) == 1
@@ -158,7 +166,7 @@ def test_a_flush_during_a_renewal_leaves_the_list_cold(
 
     monkeypatch.setattr(revocations, "ended_since", flushed_meanwhile)
     assert get_todos(api_client, pair["access_token"]).status_code == 200
-    assert not listed.exists(EPOCH)  # no epoch over markers that may be gone
+    assert not listed.exists(epoch_key())  # no epoch over markers that may be gone
 
 
 def test_an_old_epoch_is_renewed_while_it_is_still_believed(
@@ -166,11 +174,42 @@ def test_an_old_epoch_is_renewed_while_it_is_still_believed(
 ):
     pair = login(user)
     get_todos(api_client, pair["access_token"])
-    old = int(listed.get(EPOCH))
-    listed.set(EPOCH, old - 31_000, keepttl=True)  # past half its 60 s
+    run, _, began = listed.get(epoch_key()).partition(b":")
+    aged = int(began) - 31_000  # past half its 60 s
+    listed.set(epoch_key(), run + b":" + str(aged).encode(), keepttl=True)
     status, sql = queries_of(api_client, pair["access_token"])
-    assert status == 200 and any("accounts_securityevent" in query for query in sql)
-    assert int(listed.get(EPOCH)) >= old
+    # Still believed (no session query), and renewed: a replay of the record.
+    assert status == 200 and not any("accounts_session" in query for query in sql)
+    assert any("accounts_securityevent" in query for query in sql)
+    assert int(listed.get(epoch_key()).partition(b":")[2]) > aged
+
+
+def test_an_epoch_from_another_redis_run_vouches_for_nothing(listed, api_client, user, login):
+    """A Redis restarted from a snapshot (or a replica promoted) may hold an epoch over
+    markers it lost: an epoch is believed only in the run that wrote it."""
+    alive, ended = login(user), login(user)
+    get_todos(api_client, alive["access_token"])
+    run, _, began = listed.get(epoch_key()).partition(b":")
+    assert run == listed.info("server")["run_id"].encode()
+    Session.objects.filter(pk=sid_of(ended)).revoke(RevokeReason.LOGOUT)
+    listed.delete(marker_key(sid_of(ended)))  # as a restart from an older snapshot would
+    listed.set(epoch_key(), b"another-run:" + began, keepttl=True)
+    assert get_todos(api_client, ended["access_token"]).status_code == 401
+    # The request renewed it in this run, replaying the record: the marker is back.
+    assert listed.get(epoch_key()).partition(b":")[0] == run
+    assert listed.exists(marker_key(sid_of(ended)))
+
+
+def test_a_token_that_outlives_todays_access_lifetime_is_checked_in_the_database(
+    listed, api_client, user, login, settings
+):
+    pair = login(user)
+    get_todos(api_client, pair["access_token"])
+    assert len(queries_of(api_client, pair["access_token"])[1]) == 1
+    # ACCESS_TOKEN_LIFETIME shortened: markers now live less than this token does.
+    settings.SIMPLE_JWT = {**settings.SIMPLE_JWT, "ACCESS_TOKEN_LIFETIME": timedelta(minutes=2)}
+    status, sql = queries_of(api_client, pair["access_token"])
+    assert status == 200 and "accounts_session" in sql[0]
 
 
 def test_redis_stopped_then_back_empty_never_lets_an_ended_session_in(
@@ -198,7 +237,7 @@ def test_redis_stopped_then_back_empty_never_lets_an_ended_session_in(
     redis_process.start()  # empty
     assert get_todos(api_client, ended["access_token"]).status_code == 401
     assert get_todos(api_client, alive["access_token"]).status_code == 200
-    assert listed.exists(EPOCH) and listed.exists(marker(sid_of(ended)))
+    assert listed.exists(epoch_key()) and listed.exists(marker_key(sid_of(ended)))
     assert get_todos(api_client, ended["access_token"]).status_code == 401
 
 
@@ -214,11 +253,33 @@ def test_redis_back_from_a_snapshot_never_lets_an_ended_session_in(
         }
         alive, ended = login(other_user), login(user)
         get_todos(api_client, alive["access_token"])
-        assert Redis.from_url(snapshotting.url).exists(EPOCH)
+        assert Redis.from_url(snapshotting.url).exists(epoch_key())
         snapshotting.stop()  # saves the snapshot: the epoch is in it
         response = api_client.post("/auth/logout-all", **bearer(ended["access_token"]))
         assert response.status_code == 200
         snapshotting.start()  # back with the state of before the logout
+        assert get_todos(api_client, ended["access_token"]).status_code == 401
+        assert get_todos(api_client, alive["access_token"]).status_code == 200
+        assert get_todos(api_client, ended["access_token"]).status_code == 401
+    finally:
+        snapshotting.close()
+
+
+def test_a_crash_restart_from_an_older_snapshot_never_lets_an_ended_session_in(
+    listed, settings, api_client, user, other_user, login
+):
+    snapshotting = RedisProcess(persist=True).start()
+    try:
+        settings.ACCOUNTS = {**settings.ACCOUNTS, "REDIS_URL": snapshotting.url}
+        alive, ended = login(other_user), login(user)
+        get_todos(api_client, alive["access_token"])
+        client = Redis.from_url(snapshotting.url)
+        client.save()  # the snapshot holds a fresh epoch (believed for a minute)
+        response = api_client.post("/auth/logout-all", **bearer(ended["access_token"]))
+        assert response.status_code == 200 and client.exists(marker_key(sid_of(ended)))
+        snapshotting.kill()
+        snapshotting.start()  # the epoch is back, the marker is not
+        assert client.exists(epoch_key()) and not client.exists(marker_key(sid_of(ended)))
         assert get_todos(api_client, ended["access_token"]).status_code == 401
         assert get_todos(api_client, alive["access_token"]).status_code == 200
         assert get_todos(api_client, ended["access_token"]).status_code == 401
@@ -233,7 +294,7 @@ def test_a_redis_that_evicts_keys_keeps_the_list_off(listed, api_client, user, l
         for _ in range(2):
             status, sql = queries_of(api_client, pair["access_token"])
             assert status == 200 and "accounts_session" in sql[0]
-    assert not listed.exists(EPOCH)
+    assert not listed.exists(epoch_key())
     assert "maxmemory-policy allkeys-lru" in caplog.text
 
 
@@ -271,3 +332,22 @@ def test_deleting_a_user_ends_its_sessions_on_the_record(user, login):
     ended = SecurityEvent.objects.filter(kind="session_revoked", reason="user_deleted")
     assert {str(sid) for sid in ended.values_list("session_id", flat=True)} == sids
     assert set(ended.values_list("user", flat=True)) == {None}
+
+
+def test_two_deployments_on_one_redis_never_vouch_for_each_other(
+    listed, settings, api_client, user, login, monkeypatch
+):
+    ended = login(user)
+    get_todos(api_client, ended["access_token"])
+    Session.objects.filter(pk=sid_of(ended)).revoke(RevokeReason.LOGOUT)
+    ours = epoch_key()
+    listed.flushall()
+    # Another deployment (another issuer, another database, where nothing ended) on the
+    # same Redis warms its own list first.
+    settings.ACCOUNTS = {**settings.ACCOUNTS, "ISSUER": "https://staging.example.com"}
+    with monkeypatch.context() as elsewhere:
+        elsewhere.setattr(revocations, "ended_since", lambda since: [])
+        assert revocation_list().renew(None)
+    assert epoch_key() != ours and listed.exists(epoch_key()) and not listed.exists(ours)
+    settings.ACCOUNTS = {**settings.ACCOUNTS, "ISSUER": "http://testserver"}
+    assert get_todos(api_client, ended["access_token"]).status_code == 401

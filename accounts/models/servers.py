@@ -22,9 +22,16 @@ def validate_push_url(url: str) -> None:
     try:
         host = ip_address(parts.hostname or "")
     except ValueError:
-        return  # a host name
-    if host.is_link_local or host.is_multicast or host.is_unspecified or host.is_reserved:
+        return  # a host name: checked again, resolved, each time an event is sent
+    if no_receiver_at(host):
         raise ValidationError(f"No receiver lives at {host}.", code="address")
+
+
+def no_receiver_at(host) -> bool:
+    """An address no resource server lives on: link-local (a cloud's metadata service),
+    multicast, unspecified, reserved; an IPv4-mapped IPv6 address as the IPv4 it maps."""
+    host = getattr(host, "ipv4_mapped", None) or host
+    return host.is_link_local or host.is_multicast or host.is_unspecified or host.is_reserved
 
 
 def validate_name(name: str) -> None:

@@ -1,8 +1,10 @@
 """Signature and claim checks on what arrives: bearer access tokens and pushed SETs (RFC 8417)."""
 
+import time
+
 import jwt
 from channel import CREDENTIAL_CHANGE, SESSION_REVOKED, SecurityEvent
-from issuer import Issuer, UnknownKey
+from issuer import Issuer, Unavailable, UnknownKey
 
 # The only algorithm the API signs with; a token never gets to choose (no "none", no HS256
 # keyed with our public key).
@@ -54,6 +56,10 @@ def verify_access_token(token: str, issuer: Issuer, config) -> dict:
         raise InvalidToken(str(error)) from None
     if claims["token_type"] != "access":
         raise InvalidToken(f"token_type is {claims['token_type']!r}, not 'access'")
+    # When the session itself ends (its absolute expiry), which may come before exp.
+    session_exp = claims.get("session_exp")
+    if _number(session_exp) and session_exp + config.leeway_seconds <= time.time():
+        raise InvalidToken("its session has expired (session_exp)")
     if not _text(claims["sid"]) or not _text(claims["sub"]) or not _number(claims["iat"]):
         raise InvalidToken("sid and sub must be strings, iat a number")
     return claims
@@ -84,18 +90,21 @@ def verify_event(body: bytes, issuer: Issuer, client_id: str) -> SecurityEvent:
             options={"require": EVENT_CLAIMS, "verify_iat": False},
         )
     except UnknownKey as error:
-        raise RejectedEvent("invalid_key", str(error)) from None
+        # Maybe a key the API has just started signing with, and our JWKS is still in its
+        # refetch cooldown: a 503 makes the API send the event again later, when we know
+        # it. A 400 would make it give up on what may be a revocation.
+        raise Unavailable(f"event signed by a key not published yet: {error}") from None
     except jwt.InvalidSignatureError:
         raise RejectedEvent("invalid_key", "the signature does not verify") from None
     except (jwt.DecodeError, jwt.InvalidAlgorithmError) as error:
         raise RejectedEvent("invalid_request", str(error)) from None
     # PyJWT checks the claims only once the signature has verified: from here on the
-    # refused SET is the API's own.
+    # refused SET is the API's own. One for another issuer or another receiver (a SET
+    # replayed from elsewhere) was never meant for us: losing it loses nothing of ours.
     except jwt.InvalidIssuerError:
-        description = f"iss must be {issuer.identifier!r}"
-        raise RejectedEvent("invalid_issuer", description, signed=True) from None
+        raise RejectedEvent("invalid_issuer", f"iss must be {issuer.identifier!r}") from None
     except jwt.InvalidAudienceError:
-        raise RejectedEvent("invalid_audience", f"aud must be {client_id!r}", signed=True) from None
+        raise RejectedEvent("invalid_audience", f"aud must be {client_id!r}") from None
     except jwt.InvalidTokenError as error:
         raise RejectedEvent("invalid_request", str(error), signed=True) from None
     return _event(claims)

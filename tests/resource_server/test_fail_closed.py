@@ -141,10 +141,16 @@ def test_signed_event_refused_makes_earlier_tokens_introspected(whole, api):
     assert server.whoami(token)[0] == 200
     assert api.introspections == []
 
-    # The API's own event, refused (here for its audience), is lost for good: it may have
-    # revoked the session of any token issued until now.
+    # Another receiver's event, replayed here, was never ours to lose: nothing changes.
     status, _, body = server.push(api.revoked("s", aud="someone-else"))
     assert (status, body["err"]) == (400, "invalid_audience")
+    assert server.whoami(token)[0] == 200
+    assert api.introspections == []
+
+    # The API's own event to us, refused (here it carries two events), is lost for good:
+    # it may have revoked the session of any token issued until now.
+    status, _, body = server.push(api.revoked("s", events={"a": {}, "b": {}}))
+    assert (status, body["err"]) == (400, "invalid_request")
     api.answer = {"active": False}
     assert_invalid_token(server.whoami(token))
     assert len(api.introspections) == 1

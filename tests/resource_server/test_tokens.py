@@ -19,6 +19,10 @@ def test_valid_token_with_channel_whole_checked_locally_without_introspection(wa
     assert "whoami 200 locally" in warm.log_text()[log_start:]
 
 
+def test_token_whose_session_ends_later_accepted(warm, api):
+    assert warm.whoami(api.access_token(session_exp=int(time.time()) + 60))[0] == 200
+
+
 def test_refresh_token_refused_without_introspection(cold, api):
     assert_invalid_token(cold.whoami(api.access_token(token_type="refresh")))
     assert api.introspections == []
@@ -37,6 +41,7 @@ BAD_TOKENS = {
     "an audience we were not told": lambda api: api.access_token(aud="other-service"),
     "no sid": lambda api: api.access_token(sid=None),
     "sid not a string": lambda api: api.access_token(sid=7),
+    "its session over": lambda api: api.access_token(session_exp=int(time.time()) - 5),
     "a SET": lambda api: api.heartbeat(),
     "not a JWT": lambda api: "not-a-jwt",
 }

@@ -6,7 +6,7 @@ from datetime import timedelta
 
 from django.core.management.base import BaseCommand, CommandError
 from django.utils import timezone
-from rest_framework_simplejwt.settings import api_settings
+from rest_framework_simplejwt import settings as simplejwt
 
 from accounts import keys
 from accounts.conf import app_settings
@@ -129,10 +129,13 @@ def longest_token_lifetime() -> timedelta:
     rotation, plus the clock leeway.
     """
     token = min(
-        max(api_settings.ACCESS_TOKEN_LIFETIME, api_settings.REFRESH_TOKEN_LIFETIME),
+        max(
+            simplejwt.api_settings.ACCESS_TOKEN_LIFETIME,
+            simplejwt.api_settings.REFRESH_TOKEN_LIFETIME,
+        ),
         app_settings.SESSION_ABSOLUTE_LIFETIME,
     )
-    leeway = api_settings.LEEWAY
+    leeway = simplejwt.api_settings.LEEWAY
     leeway = leeway if isinstance(leeway, timedelta) else timedelta(seconds=leeway or 0)
     return token + timedelta(seconds=app_settings.KEY_RING_SECONDS) + leeway
 
