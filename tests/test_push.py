@@ -459,42 +459,44 @@ def test_a_receiver_that_trickles_its_answer_is_cut_off_at_the_push_timeout(
     assert event.last_error == "no whole answer within 1 s"
 
 
-def test_a_receiver_disabled_during_a_delivery_is_sent_nothing_more(
-    user, login, receivers, monkeypatch
-):
+def three_ended_then(user, login, monkeypatch, after_each_send) -> None:
+    """Three ended sessions (three events a receiver); `after_each_send(receiver id)` runs
+    after every push, as something else happening while the worker delivers."""
     for _ in range(3):
         login(user)
     Session.objects.filter(user=user).revoke(RevokeReason.LOGOUT_ALL)
-    target = receivers[0].record
     send = push._send
 
-    def send_then_disable(server, event):
+    def send_then(server, event):
         delivered = send(server, event)
-        ResourceServer.objects.filter(pk=server.pk).update(enabled=False)
+        after_each_send(server.pk)
         return delivered
 
-    monkeypatch.setattr(push, "_send", send_then_disable)
-    assert push.deliver(target.pk) == 1
+    monkeypatch.setattr(push, "_send", send_then)
+
+
+def test_a_receiver_disabled_during_a_delivery_is_sent_nothing_more(
+    user, login, receivers, monkeypatch
+):
+    def disable(pk):
+        ResourceServer.objects.filter(pk=pk).update(enabled=False)
+
+    three_ended_then(user, login, monkeypatch, disable)
+    assert push.deliver(receivers[0].record.pk) == 1
     assert len(receivers[0].received) == 1
 
 
 def test_a_worker_that_lost_its_lease_stops_and_leaves_the_new_holder_alone(
     user, login, receivers, monkeypatch
 ):
-    for _ in range(3):
-        login(user)
-    Session.objects.filter(user=user).revoke(RevokeReason.LOGOUT_ALL)
-    target = receivers[0].record
     other = timezone.now() + timedelta(minutes=5)
-    send = push._send
 
-    def send_then_lose_the_lease(server, event):
-        delivered = send(server, event)
+    def lose_the_lease(pk):
         # The lease ran out meanwhile, and another worker took the receiver.
-        ResourceServer.objects.filter(pk=server.pk).update(delivering_until=other)
-        return delivered
+        ResourceServer.objects.filter(pk=pk).update(delivering_until=other)
 
-    monkeypatch.setattr(push, "_send", send_then_lose_the_lease)
+    three_ended_then(user, login, monkeypatch, lose_the_lease)
+    target = receivers[0].record
     assert push.deliver(target.pk) == 1
     assert ResourceServer.objects.get(pk=target.pk).delivering_until == other
 
