@@ -14,7 +14,7 @@ import traceback
 from collections.abc import Callable
 from typing import NamedTuple
 
-from bench import measures_memory, measures_ops, measures_speed, report
+from bench import measures_events, measures_memory, measures_ops, measures_speed, report
 from bench.config import QUICK, Run, Volumes
 from bench.databases import ROOT, django_step, drop, manage, recreate, vacuum_analyze
 from bench.servers import Pool
@@ -40,6 +40,9 @@ MEASURES = {
     "race": Measure(measures_ops.race, repeated=False, large=False),
     "instances": Measure(measures_ops.instances, repeated=False, large=False),
     "memory": Measure(measures_memory.memory, repeated=False, large=False),
+    # A ratio of two p50s on a busy machine: repeated, so the report shows its spread.
+    "receivers": Measure(measures_events.receivers, repeated=True, large=False),
+    "events": Measure(measures_events.events, repeated=False, large=False),
     "admin": Measure(measures_ops.admin, repeated=False, large=True),
     "cleanup": Measure(measures_ops.cleanup, repeated=False, large=True),
 }

@@ -69,6 +69,10 @@ class Volumes:
     admin_renders: int = 5
     cleanup_loop_seconds: int = 10
     cleanup_timeout: int = 420
+    # Session events: logouts timed to the resource server's 401; logouts per side per round
+    # with three receivers against none.
+    event_logouts: int = 50
+    receiver_logouts: int = 20
 
 
 QUICK = Volumes(
@@ -91,6 +95,8 @@ QUICK = Volumes(
     largest_list=150,
     cleanup_loop_seconds=3,
     cleanup_timeout=60,
+    event_logouts=10,
+    receiver_logouts=5,
 )
 
 

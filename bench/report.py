@@ -45,6 +45,8 @@ RATIOS = (
     ("cleanup", "cleanup: `cleanup_tokens` vs SQL floor", "ours.seconds", "floor.seconds",
      "<= 1.3"),
     ("cleanup", "cleanup: refresh p99 during vs without", "busy.p99", "quiet.p99", "<= 2.0"),
+    ("receivers", "logout p50, three receivers (one down) / none", "three.p50", "none.p50",
+     "<= 1.1"),
 )
 # fmt: on
 
@@ -140,6 +142,23 @@ def _memory(r: dict) -> tuple:
     )
 
 
+def _events(r: dict) -> tuple:
+    """The session events row: logout to the resource server's 401, and how it was refused."""
+    if r["p99"] is None:
+        delays = "no 401 seen"
+    else:
+        delays = ", ".join(f"{key} {r[key] * 1000:.0f} ms" for key in ("p50", "p99", "max"))
+    return _row(
+        f"events: logout → resource server 401, {r['n']} logouts",
+        delays,
+        f"{len(r['failures'])} failures; {r['refused_as_revoked']} refused as revoked by a "
+        f"pushed event ({r['pushed_revocations']} pushed), {r['introspections']} decisions "
+        "by introspection",
+        "p99 < 1 s",
+        r["p99"] is not None and r["p99"] < 1 and not r["failures"],
+    )
+
+
 def _facts(name: str, r: dict) -> list[tuple]:
     """The rows that are not ratios: query counts, statuses, memory, equality."""
     if name == "refresh":
@@ -172,6 +191,21 @@ def _facts(name: str, r: dict) -> list[tuple]:
         return [_row("two instances: logout on A, call B", _instances(r), "", "401 at once", ok)]
     if name == "memory":
         return [_memory(r)]
+    if name == "events":
+        return [_events(r)]
+    if name == "receivers":
+        three, none = r["three"], r["none"]
+        return [
+            _row(
+                "receivers: per logout, three vs none (first run)",
+                f"app CPU {three['cpu_app_ms']:.2f} vs {none['cpu_app_ms']:.2f} ms; worker + "
+                f"receivers CPU {three['background_cpu_ms']:.2f} vs "
+                f"{none['background_cpu_ms']:.2f} ms",
+                f"revocations the two up receivers took: {r['pushed']} of {r['expected']}",
+                "report",
+                None,
+            )
+        ]
     if name == "admin":
         return [
             _row(f"admin: {name} changelist", _page(p), _page(r["small"][name]), "report", None)

@@ -85,9 +85,20 @@ class Server:
 
 
 @contextmanager
-def gunicorn(env: dict, database: str, log, *, workers: int = WORKERS, threads: int = THREADS):
-    """Serve the project with the bench settings on database `database`; yields a Server."""
-    port = free_port()
+def gunicorn(
+    env: dict,
+    database: str,
+    log,
+    *,
+    workers: int = WORKERS,
+    threads: int = THREADS,
+    port: int | None = None,
+):
+    """Serve the project with the bench settings on database `database`; yields a Server.
+
+    `port`: where to listen, for a server that must know its own URL before it starts.
+    """
+    port = port or free_port()
     process = subprocess.Popen(
         [
             sys.executable,
@@ -150,14 +161,17 @@ class Pool:
         self.stack = ExitStack()
         self.servers: dict[tuple[str, str], Server] = {}
 
-    def get(self, database: str, name: str = "a", **environment: str) -> Server:
+    def get(
+        self, database: str, name: str = "a", port: int | None = None, **environment: str
+    ) -> Server:
         """The server `name` on `database`, started now if it isn't running.
 
-        `environment` adds to the run's variables for that server alone (when it starts).
+        `environment` adds to the run's variables for that server alone (when it starts),
+        and `port` is where it then listens (default: a free one).
         """
         if (database, name) not in self.servers:
             env = {**self.env, **environment}
-            server = self.stack.enter_context(gunicorn(env, database, self.log))
+            server = self.stack.enter_context(gunicorn(env, database, self.log, port=port))
             self.servers[database, name] = server
         return self.servers[database, name]
 
