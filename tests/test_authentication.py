@@ -46,6 +46,23 @@ def _tampered(tokens):
     return f"{header}.{other}.{signature}"
 
 
+def _header_not_an_object(tokens):
+    _header, payload, signature = tokens["access_token"].split(".")
+    return f"{jwt.utils.base64url_encode(b'[]').decode()}.{payload}.{signature}"
+
+
+def _our_kid_another_algorithm(tokens):
+    """Our key's kid, signed by anyone with an algorithm of their choosing: the key names
+    its own algorithm, and the header it was picked by is verified with the rest."""
+    header = jwt.get_unverified_header(tokens["access_token"])
+    return jwt.encode(
+        claims(tokens["access_token"]),
+        "chosen-by-the-attacker-" + "k" * 40,
+        algorithm="HS512",
+        headers={"kid": header["kid"]},
+    )
+
+
 @pytest.mark.parametrize(
     ("make_token", "reason"),
     [
@@ -53,9 +70,19 @@ def _tampered(tokens):
         (_forged, "Token is invalid"),
         (_alg_none, "Token is invalid"),
         (_tampered, "Token is invalid"),
+        (_header_not_an_object, "Token is invalid"),
+        (_our_kid_another_algorithm, "Token is invalid"),
         (lambda t: t["refresh_token"], "Token has wrong type"),
     ],
-    ids=["malformed", "forged", "alg-none", "tampered", "refresh-as-access"],
+    ids=[
+        "malformed",
+        "forged",
+        "alg-none",
+        "tampered",
+        "header-not-an-object",
+        "our-kid-another-algorithm",
+        "refresh-as-access",
+    ],
 )
 def test_bad_token_401_invalid_jwt_with_reason(api_client, tokens, make_token, reason):
     response = get_todos(api_client, f"Bearer {make_token(tokens)}")
