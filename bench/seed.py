@@ -16,6 +16,7 @@ from django.utils import timezone
 from rest_framework_simplejwt import settings as simplejwt
 from rest_framework_simplejwt.token_blacklist.models import BlacklistedToken, OutstandingToken
 
+from accounts.conf import app_settings
 from accounts.devices import device_label
 from accounts.models import EventKind, RevokeReason, SecurityEvent, Session, SessionToken
 from bench.seed_writers import BulkWriter, CopyWriter
@@ -40,8 +41,10 @@ EVENT_KINDS = (
     (EventKind.LOCKED_OUT, 1),
     (EventKind.REUSE_DETECTED, 1),
 )
-# Within retention, so cleanup leaves them be and the cleanup comparison stays like for like.
+# Within retention, so cleanup leaves them be.
 EVENTS_WITHIN = timedelta(days=60)
+# How far past retention the old events go: a cleanup that did not run for a while.
+OLD_EVENTS_SPAN = timedelta(days=30)
 
 
 @dataclass
@@ -53,13 +56,14 @@ class Seeded:
     sessions: int = 0
     users: int = 0
     events: int = 0
+    old_events: int = 0
     seconds: float = 0.0
 
     def __str__(self) -> str:
         return (
             f"Seeded {self.tokens} outstanding tokens ({self.blacklisted} blacklisted) in "
             f"{self.sessions} sessions of {self.users} users, and {self.events} security "
-            f"events, in {self.seconds:.1f}s."
+            f"events ({self.old_events} past retention), in {self.seconds:.1f}s."
         )
 
 
@@ -71,6 +75,7 @@ def seed_sessions(
     chain: int | None = None,
     expired: bool = False,
     events: int = 0,
+    old_events: int = 0,
     batch_size: int = 50_000,
 ) -> Seeded:
     """Seed `tokens` refresh tokens as chains (one login and its rotations).
@@ -79,11 +84,14 @@ def seed_sessions(
     (with no sessions: bare tokens). With `chain`, each session gets `chain` tokens and
     the rest are chains of that length without a session, as stock SimpleJWT leaves
     them. Every rotated-out token is blacklisted. `events` security events of the seeded
-    users go with them, all of the last 60 days. PostgreSQL loads with COPY into
+    users go with them, all of the last 60 days, after `old_events` older than
+    SECURITY_EVENT_RETENTION_DAYS (for cleanup to delete). PostgreSQL loads with COPY into
     locked tables (see CopyWriter); other databases with batched bulk_create.
     """
-    if tokens < 0 or sessions < 0 or batch_size < 1 or (chain is not None and chain < 1):
-        raise ValueError("tokens and sessions must be >= 0, batch_size and chain >= 1")
+    if min(tokens, sessions, events, old_events) < 0:
+        raise ValueError("tokens, sessions and events must be >= 0")
+    if batch_size < 1 or (chain is not None and chain < 1):
+        raise ValueError("batch_size and chain must be >= 1")
     if sessions * (chain or 1) > tokens:
         raise ValueError("every session needs its tokens: sessions * chain must be <= tokens")
     users = max(1, -(-sessions // SESSIONS_PER_USER)) if users is None else users
@@ -97,6 +105,10 @@ def seed_sessions(
         user_ids = seeder.users(users) if tokens else []
         for batch in _batches(_chains(tokens, sessions, chain), batch_size):
             seeder.batch(user_ids, batch, seeded)
+        # The old ones first, as time wrote them: lower ids than every recent one.
+        for start in range(0, old_events, batch_size):
+            count = min(batch_size, old_events - start)
+            seeded.old_events += seeder.events(user_ids, count, past_retention=True)
         for start in range(0, events, batch_size):
             seeded.events += seeder.events(user_ids, min(batch_size, events - start))
     seeded.users = len(user_ids)
@@ -198,9 +210,16 @@ class Seeder:
         seeded.sessions += len(sessions)
         seeded.blacklisted += len(blacklist)
 
-    def events(self, user_ids: list[int], count: int) -> int:
-        """Seed `count` security events of the given users, oldest first; returns how many."""
+    def events(self, user_ids: list[int], count: int, *, past_retention: bool = False) -> int:
+        """Seed `count` security events of the given users; returns how many. Within the
+        last 60 days, or up to OLD_EVENTS_SPAN past SECURITY_EVENT_RETENTION_DAYS."""
         kinds, weights = zip(*EVENT_KINDS, strict=True)
+        retention = timedelta(days=app_settings.SECURITY_EVENT_RETENTION_DAYS)
+        newest, span = (
+            (self.now - retention - timedelta(days=1), OLD_EVENTS_SPAN)
+            if past_retention
+            else (self.now, EVENTS_WITHIN)
+        )
         rows = []
         for pk, kind in zip(
             self.writer.reserve_ids(SecurityEvent, count),
@@ -213,7 +232,7 @@ class Seeder:
                 {
                     "id": pk,
                     "kind": kind,
-                    "created_at": self.now - EVENTS_WITHIN * self.random.random(),
+                    "created_at": newest - span * self.random.random(),
                     "user_id": user_id,
                     "username": f"seed-user-{user_id}",
                     "session_id": uuid.uuid4() if kind != EventKind.LOGIN_FAILED else None,

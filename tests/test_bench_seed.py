@@ -12,6 +12,7 @@ from django.contrib.auth import get_user_model
 from django.utils import timezone
 from rest_framework_simplejwt.token_blacklist.models import BlacklistedToken, OutstandingToken
 
+from accounts.cleanup import clear_expired
 from accounts.models import EventKind, SecurityEvent, Session, SessionToken
 from bench.seed import seed_sessions
 
@@ -104,7 +105,8 @@ def test_seed_sessions_twice_adds_rows_without_collisions():
     [
         ({"tokens": 5, "sessions": 6}, "sessions \\* chain must be <= tokens"),
         ({"tokens": 10, "sessions": 6, "chain": 2}, "sessions \\* chain must be <= tokens"),
-        ({"tokens": 5, "sessions": 1, "chain": 0}, "chain >= 1"),
+        ({"tokens": 5, "sessions": 1, "chain": 0}, "chain must be >= 1"),
+        ({"tokens": 5, "sessions": 1, "old_events": -1}, "events must be >= 0"),
     ],
 )
 def test_seed_sessions_impossible_shapes_are_refused(options, message):
@@ -124,3 +126,18 @@ def test_seed_sessions_seeds_recent_security_events_of_its_users():
     oldest = timezone.now() - timedelta(days=settings.ACCOUNTS["SECURITY_EVENT_RETENTION_DAYS"])
     assert not events.filter(created_at__lt=oldest).exists()
     assert {e.kind for e in events} <= set(EventKind.values)
+
+
+def test_seed_sessions_old_events_are_past_retention_and_come_first():
+    seeded = seed_sessions(tokens=10, sessions=2, events=15, old_events=12, batch_size=5)
+    retention = timedelta(days=settings.ACCOUNTS["SECURITY_EVENT_RETENTION_DAYS"])
+    cutoff = timezone.now() - retention
+    old = SecurityEvent.objects.filter(created_at__lt=cutoff)
+    assert (seeded.events, seeded.old_events) == (15, 12)
+    assert old.count() == 12 and SecurityEvent.objects.count() == 27
+    # Written as time writes them: every old event has a lower id than every recent one.
+    newest_old = max(old.values_list("pk", flat=True))
+    assert not SecurityEvent.objects.filter(pk__lt=newest_old, created_at__gte=cutoff).exists()
+    # And cleanup deletes exactly those.
+    assert clear_expired().security_events == 12
+    assert SecurityEvent.objects.count() == 15

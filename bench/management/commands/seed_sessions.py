@@ -21,9 +21,14 @@ class Command(BaseCommand):
         )
         parser.add_argument("--expired", action="store_true", help="only expired rows")
         parser.add_argument("--events", type=int, default=0, help="security events")
+        parser.add_argument(
+            "--old-events", type=int, default=0, help="security events past retention"
+        )
         parser.add_argument("--batch-size", type=int, default=50_000, help="tokens per batch")
 
-    def handle(self, *args, tokens, sessions, users, chain, expired, events, batch_size, **options):
+    def handle(
+        self, *args, tokens, sessions, users, chain, expired, events, old_events, batch_size, **_
+    ):
         try:
             seeded = seed_sessions(
                 tokens=tokens,
@@ -32,6 +37,7 @@ class Command(BaseCommand):
                 chain=chain,
                 expired=expired,
                 events=events,
+                old_events=old_events,
                 batch_size=batch_size,
             )
         except ValueError as exc:
