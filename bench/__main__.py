@@ -6,8 +6,10 @@ bench/results/. Exits non-zero when a measure crashes, never for a missed target
 
 import argparse
 import dataclasses
+import fcntl
 import inspect
 import json
+import signal
 import sys
 import time
 import traceback
@@ -15,9 +17,9 @@ from collections.abc import Callable
 from typing import NamedTuple
 
 from bench import measures_events, measures_memory, measures_ops, measures_speed, report
-from bench.config import QUICK, Run, Volumes
+from bench.config import QUICK, SIDES, Run, Volumes
 from bench.databases import ROOT, django_step, drop, manage, recreate, vacuum_analyze
-from bench.servers import Pool
+from bench.servers import Pool, redis_server
 
 RESULTS = ROOT / "bench" / "results"
 
@@ -72,10 +74,13 @@ def set_up(run: Run, large: bool, step: Steps) -> None:
     manage(run.env, v.main_db, *seed, log=run.log)
     databases = [v.main_db]
     if large:
-        step(f"seeding {v.large_db}: {v.large_tokens:,} expired tokens, {v.large_events:,} events")
+        step(
+            f"seeding {v.large_db}: {v.large_tokens:,} expired tokens, {v.large_events:,} "
+            f"events and {v.large_old_events:,} past retention"
+        )
         recreate(v.large_db, template=v.main_db)
         seed = ["seed_sessions", f"--tokens={v.large_tokens}", f"--sessions={v.large_sessions}"]
-        seed.append(f"--events={v.large_events}")
+        seed += [f"--events={v.large_events}", f"--old-events={v.large_old_events}"]
         step(manage(run.env, v.large_db, *seed, "--chain=2", "--expired", log=run.log).strip())
         databases.append(v.large_db)
     for name in databases:
@@ -105,7 +110,7 @@ def measure(run: Run, pool: Pool, selected: list[str], step: Steps) -> dict:
 def profile(run: Run) -> dict:
     """pyinstrument profiles of every side, in-process (bench.profiling)."""
     pairs = measures_speed.mint(run, run.volumes.main_db, ours=1, stock=1)
-    tokens = {"ours": pairs["ours"][0], "stock": pairs["stock"][0], "floor": pairs["ours"][0]}
+    tokens = {name: pairs[side.minted_by(name)][0] for name, side in SIDES.items()}
     return django_step(
         run.env, run.volumes.main_db, "bench.profiling", "profile", run.log, tokens=tokens
     )
@@ -130,23 +135,34 @@ def main() -> int:
     complete = not args.quick and len(selected) == len(MEASURES)
     output = ROOT / "BENCHMARKS.md" if complete else RESULTS / "BENCHMARKS.partial.md"
     RESULTS.mkdir(parents=True, exist_ok=True)
+    # One run at a time: runs share database names, and each would skew the other's CPU.
+    lock = open(RESULTS / ".lock", "w")  # noqa: SIM115 - held until the process exits
+    try:
+        fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        parser.exit(2, "python -m bench: another run is in progress on this machine.\n")
+    # A SIGTERM (a timeout, a stop from CI) unwinds like an exception: every server stops.
+    signal.signal(signal.SIGTERM, lambda signum, frame: sys.exit(128 + signum))
     step = Steps()
     with open(RESULTS / "bench.log", "w") as log:
         run = Run(volumes=volumes, log=log)
         info = report.machine()
-        pool = Pool(run.env, log)
-        try:
-            set_up(run, any(MEASURES[name].large for name in selected), step)
-            results = measure(run, pool, selected, step)
-            profiled = {}
-            if args.profile:
-                step("profiling every side")
-                profiled = profile(run)
-        finally:
-            pool.close()
-            if not args.keep:
-                for name in (volumes.large_db, volumes.main_db):
-                    drop(name)
+        with redis_server(log) as redis:
+            run.env["REDIS_URL"] = redis.url
+            # Redis's CPU counts with the database's: ours reads it on every request.
+            pool = Pool(run.env, log, stores=[redis.pid])
+            try:
+                set_up(run, any(MEASURES[name].large for name in selected), step)
+                results = measure(run, pool, selected, step)
+                profiled = {}
+                if args.profile:
+                    step("profiling every side")
+                    profiled = profile(run)
+            finally:
+                pool.close()
+                if not args.keep:
+                    for name in (volumes.large_db, volumes.main_db):
+                        drop(name)
     # The profiles' timings go with the results, not into the report: they are taken
     # under a profiler, in-process, and are no measure with a target.
     saved = {**results, "profile": profiled} if profiled else results

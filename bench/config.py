@@ -17,6 +17,12 @@ class Side:
     # The refresh token's name in the request body and the answer; the access token's.
     refresh_field: str | None = None
     access_field: str | None = None
+    # A side without a login of its own authenticates the tokens of this one.
+    tokens_of: str | None = None
+
+    def minted_by(self, name: str) -> str:
+        """The side whose tokens this one (named `name`) authenticates."""
+        return self.tokens_of or name
 
 
 # The one table of compared endpoints; every measure and the report read it.
@@ -24,8 +30,11 @@ SIDES = {
     "ours": Side("/todos", "/auth/refresh", "refresh_token", "access_token"),
     # bench/urls.py: the same TodoViewSet behind JWTAuthentication, and TokenRefreshView.
     "stock": Side("/stock/todos", "/stock/refresh", "refresh", "access"),
-    # bench/floor.py: no DRF, no SimpleJWT; the same SQL and the same bytes by hand.
-    "floor": Side("/floor/todos"),
+    # bench/urls.py: the same TodoViewSet behind JWTStatelessUserAuthentication (no query,
+    # no revocation), filtered by the token's user id.
+    "stateless": Side("/stateless/todos", tokens_of="stock"),
+    # bench/floor.py: no DRF, no SimpleJWT; the same checks, SQL and bytes by hand.
+    "floor": Side("/floor/todos", tokens_of="ours"),
 }
 REFRESHING = ("ours", "stock")
 BENCH_USERNAME = "bench"
@@ -46,8 +55,10 @@ class Volumes:
     # 1M expired tokens, half blacklisted: 100k sessions of two, the rest stock chains of two.
     large_tokens: int = 1_000_000
     large_sessions: int = 100_000
-    # The security record at the size the admin must stay usable at.
+    # The security record at the size the admin must stay usable at, and as many again
+    # past retention as cleanup may find when it has not run for a while.
     large_events: int = 1_000_000
+    large_old_events: int = 100_000
     runs: int = 3
     # Each round runs the sides forward then backward (A B C C B A).
     wrk_rounds: int = 4
@@ -62,6 +73,8 @@ class Volumes:
     # The algorithm measure's in-process verifications, per way of verifying.
     verify_calls: int = 3_000
     race_size: int = 50
+    # The instances measure: log in, out on A, call B, this many times.
+    instance_logouts: int = 200
     # The memory measure: todos in the largest list (None: TODO_LIMIT_PER_USER), and how
     # many GET it at once, each on a server thread of its own.
     largest_list: int | None = None
@@ -81,6 +94,7 @@ QUICK = Volumes(
     large_tokens=20_000,
     large_sessions=2_000,
     large_events=20_000,
+    large_old_events=2_000,
     runs=1,
     wrk_rounds=1,
     wrk_seconds=2,
@@ -91,6 +105,7 @@ QUICK = Volumes(
     scale_requests=20,
     verify_calls=500,
     admin_renders=2,
+    instance_logouts=20,
     # Past one streamed chunk (todos.views.STREAM_CHUNK), and still quick.
     largest_list=150,
     cleanup_loop_seconds=3,
@@ -130,7 +145,8 @@ class Run:
             "ALLOWED_HOSTS": "127.0.0.1,localhost,testserver",
             "PYTHONUNBUFFERED": "1",
         }
-        # The bench measures the API, not a throttle shared through Redis.
+        # Never the caller's Redis: bench.__main__ starts one of the run's own and sets
+        # REDIS_URL for every process (the revocation list, throttles, the event broker).
         self.env.pop("REDIS_URL", None)
 
 

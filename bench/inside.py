@@ -14,6 +14,7 @@ import os
 import statistics
 import sys
 import time
+from datetime import timedelta
 from functools import partial
 
 import jwt
@@ -32,7 +33,7 @@ from rest_framework_simplejwt.tokens import RefreshToken
 from accounts import keys
 from accounts.clients import Client as ApiClient
 from accounts.conf import app_settings
-from accounts.models import Session, SessionToken, SigningKey
+from accounts.models import SecurityEvent, Session, SessionToken, SigningKey
 from accounts.services import open_session
 from accounts.signing import token_backend
 from bench.config import BENCH_USERNAME, REFRESHING, SIDES
@@ -50,6 +51,7 @@ TABLES = {
     "session_tokens": SessionToken,
     "blacklisted_tokens": BlacklistedToken,
     "outstanding_tokens": OutstandingToken,
+    "security_events": SecurityEvent,
 }
 
 
@@ -158,6 +160,31 @@ def refresh_queries() -> dict:
     return results
 
 
+def todos_queries() -> dict:
+    """Queries of one `GET /todos` per side in the steady state (the revocation list warm),
+    and the SQL of each, through the URLconf."""
+    client = Client()
+    pairs = mint(ours=1, stock=1)
+    results = {}
+    for name, side in SIDES.items():
+        header = {"HTTP_AUTHORIZATION": f"Bearer {pairs[side.minted_by(name)][0]['access']}"}
+        # The first request warms caches and renews the revocation list's epoch.
+        for _ in range(2):
+            with QueryCounter(connection) as counter:
+                response = client.get(side.todos, **header)
+            assert response.status_code == 200, response.content
+        results[name] = {
+            "queries": counter.queries,
+            "tables": sorted({_table(s.sql) for s in counter.statements}),
+        }
+    return results
+
+
+def _table(sql: str) -> str:
+    """The first table a SELECT reads from."""
+    return sql.partition(" FROM ")[2].split()[0].strip('"') if " FROM " in sql else sql[:40]
+
+
 def admin_changelists(renders: int = 5) -> dict:
     """Render time and queries of the changelist of every registered session and token model."""
     client = Client()
@@ -187,21 +214,27 @@ def counts(up_to_token: int | None = None) -> dict:
     result = {}
     for name, model in TABLES.items():
         rows = model.objects.all()
-        if up_to_token is not None and model is not Session:
+        if up_to_token is not None and model not in (Session, SecurityEvent):
             key = "pk" if model is OutstandingToken else "token_id"
             rows = rows.filter(**{f"{key}__lte": up_to_token})
         result[name] = rows.count()
     now = timezone.now()
     result["expired_sessions"] = Session.objects.filter(expires_at__lte=now).count()
     result["expired_tokens"] = OutstandingToken.objects.filter(expires_at__lte=now).count()
+    result["old_events"] = SecurityEvent.objects.filter(created_at__lt=_event_cutoff(now)).count()
     result["max_token_id"] = OutstandingToken.objects.aggregate(top=Max("pk"))["top"] or 0
     return result
 
 
+def _event_cutoff(now):
+    return now - timedelta(days=app_settings.SECURITY_EVENT_RETENTION_DAYS)
+
+
 def cleanup_floor() -> dict:
-    """What PostgreSQL itself needs for the cleanup: five plain statements, one transaction."""
+    """What PostgreSQL itself needs for the cleanup: six plain statements, one transaction."""
     s, st = Session._meta.db_table, SessionToken._meta.db_table
     bl, ot = BlacklistedToken._meta.db_table, OutstandingToken._meta.db_table
+    ev = SecurityEvent._meta.db_table
     # Joins, not `IN (subquery) OR IN (subquery)`: a subquery whose ids outgrow work_mem
     # cannot be hashed, and PostgreSQL then rescans it for every row.
     statements = {
@@ -214,6 +247,7 @@ def cleanup_floor() -> dict:
         "blacklisted tokens": f"DELETE FROM {bl} USING {ot} "
         f"WHERE {ot}.id = {bl}.token_id AND {ot}.expires_at <= %(now)s",
         "outstanding tokens": f"DELETE FROM {ot} WHERE expires_at <= %(now)s",
+        "security events": f"DELETE FROM {ev} WHERE created_at < %(events_cutoff)s",
     }
     rows = {}
     started = time.perf_counter()
@@ -221,7 +255,7 @@ def cleanup_floor() -> dict:
     with transaction.atomic(), connection.cursor() as cursor:
         now = timezone.now()
         for name, sql in statements.items():
-            cursor.execute(sql, {"now": now})
+            cursor.execute(sql, {"now": now, "events_cutoff": _event_cutoff(now)})
             rows[name] = cursor.rowcount
     return {"sql_seconds": time.perf_counter() - started, "rows": rows}
 
@@ -234,6 +268,7 @@ STEPS = {
         verify_cost,
         largest_list,
         refresh_queries,
+        todos_queries,
         admin_changelists,
         counts,
         cleanup_floor,

@@ -8,6 +8,8 @@ import time
 from collections import Counter
 from functools import partial
 
+from redis import Redis
+
 from bench.config import BENCH_USERNAME, REFRESHING, SIDES, Run, Side
 from bench.databases import ROOT, django_env, django_step, drop, recreate
 from bench.load import request
@@ -71,27 +73,47 @@ def race(run: Run, pool: Pool) -> dict:
 
 
 def instances(run: Run, pool: Pool) -> dict:
-    """Two gunicorn servers on one database: log in and out on A, then call B with the same
-    access token at once, and refresh on B with the logged-out refresh token.
+    """Two gunicorn servers on one database and the run's Redis, `instance_logouts` times
+    (200 in the full run): log in on A and call B with the access token (200), log out on
+    A, then at once call B with the same access token, and refresh on B with the
+    logged-out refresh token. Reported: B's statuses after the logouts (each must be 401
+    with the logged-out message), the wall time from A's answer to B's, and how many
+    `MGET`s the run's Redis served meanwhile (B decided by the revocation list, not only by
+    the database).
     """
     port_a, port_b = pool.get(run.volumes.main_db).port, pool.get(run.volumes.main_db, "b").port
     body = {"username": BENCH_USERNAME, "password": run.password}
-    tokens = request(port_a, "POST", "/auth/login", body=body).body
-    access, refresh = tokens["access_token"], tokens["refresh_token"]
     ours = SIDES["ours"]
-    before = request(port_b, "GET", ours.todos, token=access)
-    logout = request(port_a, "POST", "/auth/logout", body={"refresh_token": refresh}, token=access)
-    logged_out_at = time.perf_counter()
-    after = request(port_b, "GET", ours.todos, token=access)
-    seconds_after_logout = time.perf_counter() - logged_out_at
-    refresh_b = request(port_b, "POST", ours.refresh, body={ours.refresh_field: refresh})
+    redis = Redis.from_url(run.env["REDIS_URL"])
+    mgets = redis.info("commandstats").get("cmdstat_mget", {}).get("calls", 0)
+    before, after, refreshed, revoked, delays = Counter(), Counter(), Counter(), 0, []
+    for _ in range(run.volumes.instance_logouts):
+        tokens = request(port_a, "POST", "/auth/login", body=body).body
+        access, refresh = tokens["access_token"], tokens["refresh_token"]
+        before[request(port_b, "GET", ours.todos, token=access).status] += 1
+        logout = request(
+            port_a, "POST", "/auth/logout", body={"refresh_token": refresh}, token=access
+        )
+        if logout.status != 200:
+            raise RuntimeError(f"logout on A answered {logout.status}: {logout.body}")
+        logged_out_at = time.perf_counter()
+        answer = request(port_b, "GET", ours.todos, token=access)
+        delays.append(time.perf_counter() - logged_out_at)
+        after[answer.status] += 1
+        revoked += (answer.body or {}).get("error") == REVOKED
+        refresh_b = request(port_b, "POST", ours.refresh, body={ours.refresh_field: refresh})
+        refreshed[refresh_b.status] += 1
+    mgets = redis.info("commandstats").get("cmdstat_mget", {}).get("calls", 0) - mgets
+    redis.close()
     return {
-        "b_before_logout": before.status,
-        "a_logout": logout.status,
-        "b_after_logout": after.status,
-        "b_after_logout_ms": seconds_after_logout * 1000,
-        "b_refresh_after_logout": refresh_b.status,
-        "revoked_message": (after.body or {}).get("error") == REVOKED,
+        "logouts": run.volumes.instance_logouts,
+        "b_before_logout": {str(k): n for k, n in before.items()},
+        "b_after_logout": {str(k): n for k, n in after.items()},
+        "revoked_message": revoked,
+        "b_refresh_after_logout": {str(k): n for k, n in refreshed.items()},
+        "b_after_logout_ms_p50": percentile(delays, 50) * 1000,
+        "b_after_logout_ms_max": max(delays) * 1000,
+        "redis_mgets": mgets,
     }
 
 
@@ -176,15 +198,17 @@ def _cleanup_tokens(run: Run, database: str) -> dict:
 
 def cleanup(run: Run, pool: Pool) -> dict:
     """`seed_sessions --expired --chain=2` seeds a million expired tokens, about half
-    blacklisted, with 100,000 expired sessions and their links; the database is cloned
-    (`CREATE DATABASE ... TEMPLATE`). On the copy, the SQL floor: five statements in one
+    blacklisted, with 100,000 expired sessions and their links, and 100,000 security events
+    past retention beside a million within it; the database is cloned
+    (`CREATE DATABASE ... TEMPLATE`). On the copy, the SQL floor: six statements in one
     transaction (null the sessions' links to expired tokens; delete the session links of
-    expired sessions and tokens, the expired sessions, the blacklist rows and the expired
-    tokens). On the original, `manage.py cleanup_tokens`. Both are timed as processes, Django's
-    start included, each with a loop of sequential refreshes against gunicorn on its
-    database beside it; the loop's p99 during `cleanup_tokens` is set against the same loop
-    just before. Peak RSS is the child's own (`wait4`); rows/s counts tokens and sessions.
-    Afterwards the rows per table must be the same on both copies (the loops' rows left out).
+    expired sessions and tokens, the expired sessions, the blacklist rows, the expired
+    tokens and the events past retention). On the original, `manage.py cleanup_tokens`.
+    Both are timed as processes, Django's start included, each with a loop of sequential
+    refreshes against gunicorn on its database beside it; the loop's p99 during
+    `cleanup_tokens` is set against the same loop just before. Peak RSS is the child's own
+    (`wait4`); rows/s counts tokens, sessions and events. Afterwards the rows per table
+    must be the same on both copies (the loops' rows left out).
     """
     v = run.volumes
     large, copy = v.large_db, f"{v.large_db}_copy"

@@ -69,20 +69,22 @@ def mint(run: Run, database: str, ours: int = 0, stock: int = 0, env: dict | Non
 
 def todos(run: Run, pool: Pool) -> dict:
     """`GET /todos` of a user with 20 todos under wrk, a connection per server thread: ours
-    (`/todos`), stock (`/stock/todos`, the same `TodoViewSet` behind SimpleJWT's
-    `JWTAuthentication`) and the floor (`/floor/todos`, bench/floor.py: PyJWT and raw SQL,
-    no DRF), whose body is first checked byte for byte against ours. Each round runs the
-    sides forward then backward (A B C C B A). CPU per request: user + system CPU of
-    gunicorn's processes (app), plus that of PostgreSQL's backends (app + db), over the
+    (`/todos`, the revocation list in the run's own Redis), stock (`/stock/todos`, the same
+    `TodoViewSet` behind SimpleJWT's `JWTAuthentication`), stateless (`/stateless/todos`,
+    the same view behind SimpleJWT's `JWTStatelessUserAuthentication`, filtered by the
+    token's user id: no query, no revocation) and the floor (`/floor/todos`, bench/floor.py:
+    PyJWT, the same revocation check as ours, raw SQL, no DRF), whose bodies are first
+    checked byte for byte against ours. Each round runs the sides forward then backward
+    (A B C D D C B A). CPU per request: user + system CPU of gunicorn's processes (app),
+    plus that of PostgreSQL's backends and the run's redis-server (app + db), over the
     requests wrk completed; per side the median over rounds. Throughput on this shared VM
-    swings from round to round: judge by CPU.
+    swings from round to round: judge by CPU. Queries per request are counted in-process by
+    `tests.querycount.QueryCounter`, on the second request of a token (the steady state).
     """
     v = run.volumes
     server = pool.get(v.main_db)
     pairs = mint(run, v.main_db, ours=1, stock=1)
-    # The floor authenticates our session's token.
-    tokens = {"ours": pairs["ours"][0]["access"], "stock": pairs["stock"][0]["access"]}
-    tokens["floor"] = tokens["ours"]
+    tokens = {name: pairs[side.minted_by(name)][0]["access"] for name, side in SIDES.items()}
     bodies = {
         name: request(server.port, "GET", SIDES[name].todos, token=tokens[name]) for name in SIDES
     }
@@ -90,11 +92,13 @@ def todos(run: Run, pool: Pool) -> dict:
         if response.status != 200 or response.raw != bodies["ours"].raw:
             raise RuntimeError(f"{name} answered {response.status}, not the body of /todos")
 
+    queries = django_step(run.env, v.main_db, "bench.inside", "todos_queries", run.log)
     loads = {
         name: partial(_cpu_round, server, SIDES[name].todos, tokens[name], v.wrk_connections)
         for name in SIDES
     }
-    return _cpu_rounds(v, loads)
+    results = _cpu_rounds(v, loads)
+    return {name: {**results[name], **queries[name]} for name in SIDES}
 
 
 def _cpu_round(server: Server, path: str, token: str, connections: int, seconds: int) -> dict:

@@ -1,14 +1,20 @@
 """Gunicorn servers on 127.0.0.1 that always stop, even when a measure fails."""
 
 import os
+import shutil
 import signal
 import socket
 import subprocess
 import sys
+import tempfile
 import time
 import urllib.request
+from collections.abc import Iterator
 from contextlib import ExitStack, contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+
+from redis import Redis
+from redis.exceptions import ConnectionError as RedisConnectionError
 
 from bench.databases import ROOT, backend_pids, django_env
 
@@ -63,14 +69,17 @@ class Server:
     port: int
     pid: int
     database: str
+    # Stores beside the database whose CPU counts with it: the run's redis-server.
+    stores: list[int] = field(default_factory=list)
 
     def workers(self) -> list[int]:
         """gunicorn's worker processes."""
         return _children(self.pid)
 
     def pids(self) -> tuple[list[int], list[int]]:
-        """The processes serving it now: gunicorn's master and workers, PostgreSQL's backends."""
-        return [self.pid, *_children(self.pid)], backend_pids(self.database)
+        """The processes serving it now: gunicorn's master and workers; PostgreSQL's
+        backends and the run's redis-server."""
+        return [self.pid, *_children(self.pid)], [*backend_pids(self.database), *self.stores]
 
     def cpu_during(self, work) -> tuple[object, float, float]:
         """work()'s result, and the CPU seconds the app's and the database's processes spent."""
@@ -84,6 +93,60 @@ class Server:
         return result, *spent
 
 
+@dataclass
+class RedisServer:
+    """The run's own redis-server: its URL and pid."""
+
+    url: str
+    pid: int
+
+
+@contextmanager
+def redis_server(log) -> Iterator[RedisServer]:
+    """A redis-server of the run's own on a free loopback port, as production runs it for
+    the revocation list (`noeviction`) and without persistence; stopped at the end.
+
+    Never the machine's shared Redis: a run flushes nothing and measures nothing else's load.
+    """
+    binary = shutil.which("redis-server")
+    if binary is None:
+        raise RuntimeError("redis-server is not installed (apt-get install -y redis-server)")
+    port = free_port()
+    directory = tempfile.mkdtemp(prefix="bench-redis-")
+    process = subprocess.Popen(
+        [
+            *(binary, "--bind", "127.0.0.1", "--port", str(port), "--dir", directory),
+            *("--save", "", "--appendonly", "no", "--maxmemory-policy", "noeviction"),
+        ],
+        stdout=log,
+        stderr=log,
+        start_new_session=True,
+    )
+    url = f"redis://127.0.0.1:{port}/0"
+    try:
+        _wait_redis(process, url)
+        yield RedisServer(url=url, pid=process.pid)
+    finally:
+        _stop(process)
+        shutil.rmtree(directory, ignore_errors=True)
+
+
+def _wait_redis(process: subprocess.Popen, url: str, timeout: float = 10) -> None:
+    client = Redis.from_url(url, socket_connect_timeout=1)
+    deadline = time.monotonic() + timeout
+    try:
+        while True:
+            try:
+                client.ping()
+                return
+            except RedisConnectionError:
+                if process.poll() is not None or time.monotonic() > deadline:
+                    raise RuntimeError(f"redis-server did not start on {url}") from None
+                time.sleep(0.05)
+    finally:
+        client.close()
+
+
 @contextmanager
 def gunicorn(
     env: dict,
@@ -92,6 +155,7 @@ def gunicorn(
     *,
     workers: int = WORKERS,
     threads: int = THREADS,
+    stores: list[int] | None = None,
     port: int | None = None,
 ):
     """Serve the project with the bench settings on database `database`; yields a Server.
@@ -122,7 +186,7 @@ def gunicorn(
     )
     try:
         _wait_healthy(process, port)
-        yield Server(port=port, pid=process.pid, database=database)
+        yield Server(port=port, pid=process.pid, database=database, stores=stores or [])
     finally:
         _stop(process)
 
@@ -156,8 +220,8 @@ def _stop(process: subprocess.Popen) -> None:
 class Pool:
     """Servers started on first use and kept until closed, so measures share them."""
 
-    def __init__(self, env: dict, log):
-        self.env, self.log = env, log
+    def __init__(self, env: dict, log, stores: list[int] | None = None):
+        self.env, self.log, self.stores = env, log, stores or []
         self.stack = ExitStack()
         self.servers: dict[tuple[str, str], Server] = {}
 
@@ -171,7 +235,9 @@ class Pool:
         """
         if (database, name) not in self.servers:
             env = {**self.env, **environment}
-            server = self.stack.enter_context(gunicorn(env, database, self.log, port=port))
+            server = self.stack.enter_context(
+                gunicorn(env, database, self.log, stores=self.stores, port=port)
+            )
             self.servers[database, name] = server
         return self.servers[database, name]
 
