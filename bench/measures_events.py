@@ -17,7 +17,7 @@ import sys
 import tempfile
 import time
 from collections.abc import Callable, Iterator
-from contextlib import ExitStack, contextmanager
+from contextlib import ExitStack, contextmanager, suppress
 from functools import partial
 from pathlib import Path
 
@@ -44,6 +44,12 @@ REFUSAL_CAP = 5.0
 POLL_SECONDS = 0.005
 # A random pause before each logout, so logouts don't phase-lock with the dispatch tick.
 MAX_PAUSE = 0.2
+# Before each paced logout of `receivers`: this long after the previous one ended, on both
+# sides alike; then at most this long for the up receivers' queues to empty (a cap hit is
+# counted); then this long for what follows a delivery to finish.
+GAP_SECONDS = 0.2
+IDLE_CAP = 5.0
+SETTLE_SECONDS = 0.02
 # The receivers these measures register; each measure deletes its own when it ends, so no
 # other measure's logout queues events for them, nor counts their rows.
 REFERENCE_NAME = "bench-reference"
@@ -284,30 +290,52 @@ def _wait_whole(port: int) -> None:
 
 
 def receivers(run: Run, pool: Pool) -> dict:
-    """Logout p50 over HTTP with three receivers against none, on the API server of
-    `events` with its Celery worker and beat running throughout (same timings). Three
-    receivers are registered by `add_resource_server`: two reference resource servers,
-    processes of their own that take every event, and one down (a loopback port nothing
-    listens on: every push is refused and retried, backoff up to 1 s). The sides differ only
-    in the receivers' `enabled` flag, set in the database between rounds: with none
-    enabled a logout queues nothing; with three, it writes three outbox rows in its
-    transaction, which the worker delivers beside the next logouts. Timing starts once both
-    resource servers have heard a heartbeat (the worker delivers to them). The sessions
-    are opened beforehand by the session service as a login opens them
-    (`bench.inside.mint`, without the login's password check, which is not measured); each
-    round times 20 `POST /auth/logout` (5 quick; access and refresh token, a fresh
-    connection each) and takes their p50; sides alternate A B B A; per side the median over
-    rounds. Beside it, per logout: the CPU of gunicorn's processes (app), and the CPU the
-    worker (with its beat) and the two resource servers spent while the round ran; on this
-    machine they share its cores with the API and PostgreSQL. Afterwards the queue is left
-    to drain (at most 10 s) and the revocations the two resource servers took are counted
-    from their logs, against the two per logout expected.
+    """Logout p50 over HTTP with three receivers against none, each logout timed with the
+    worker idle, on the API server of `events` with its Celery worker and beat running
+    throughout (same timings). Three receivers are registered by `add_resource_server`:
+    two reference resource servers, processes of their own that take every event, and one
+    down (a loopback port nothing listens on: every push is refused and retried, backoff up
+    to 1 s). The sides differ only in the receivers' `enabled` flag, set in the database
+    between rounds: with none enabled a logout queues nothing; with three, it writes three
+    outbox rows in its transaction, which the worker delivers after it has answered. Paced
+    (the judged ratio): before each timed logout, on both sides alike, the bench lets 200
+    ms pass since the previous logout ended (delivering its events takes some 70 ms with
+    three; on this VM a request after a longer idle is slower, so both sides get the same
+    gap), then polls the outbox every 5 ms on one database connection of its own until no
+    event (revocation or heartbeat) waits for the two enabled receivers that are up (what
+    waits for the down one backs off and is not waited for; the wait is capped at 5 s, and
+    a cap hit is counted), then pauses 20 ms more for the worker and the resource servers
+    to finish what follows a delivery. So the delivery of one logout's events does not
+    overlap the next timed logout: the paced ratio is what the revoking request itself
+    costs with receivers (its two extra statements, and whatever background work the
+    cores still do: the beat's dispatch tick, heartbeats, retries to the down receiver),
+    which is what "delivery never slows the revoking request" claims; not that delivery is
+    free. Back to back
+    (reported, not judged): the same logouts with no wait, so each competes with the
+    delivery of the ones before it for this machine's cores. Timing starts once both
+    resource servers have heard a heartbeat (the worker delivers to them) and the warm-up
+    logouts' events are delivered. The sessions are opened beforehand by the session
+    service as a login opens them (`bench.inside.mint`, without the login's password
+    check, which is not measured); each round times 20 `POST /auth/logout` per side (5
+    quick; access and refresh token, a fresh connection each) and takes their p50; the
+    four sides (paced none and three, back-to-back none and three) alternate A B C D D C B
+    A; per side the median over rounds. Each side ends by waiting, untimed, until its own
+    events are delivered. Beside it, per logout: the CPU of gunicorn's processes (app)
+    while the logouts ran; the CPU the worker (with its beat) and the two resource servers
+    spent from the side's start to its end (waits and final delivery included, in clock
+    ticks), and of it what they spent while the timed logouts ran (their threads'
+    schedstat, in nanoseconds); on this machine they share its cores with the API and
+    PostgreSQL. Afterwards the revocations the two resource servers took are counted from
+    their logs, against the two per logout expected.
     """
     v = run.volumes
     server, issuer = _events_api(run, pool)
     names = list(RECEIVER_NAMES)
-    # A warm-up logout per side, then every round's.
-    count = 2 + v.rounds * 4 * v.receiver_logouts
+    up_names = names[:-1]
+    sides = {"none": (False, True), "three": (True, True)}
+    sides |= {"none_busy": (False, False), "three_busy": (True, False)}
+    # A warm-up logout per flag, then every round's.
+    count = 2 + v.rounds * 2 * len(sides) * v.receiver_logouts
     pairs = iter(mint(run, v.main_db, ours=count, env={**run.env, "JWT_ISSUER": issuer})["ours"])
 
     def logout() -> float:
@@ -316,18 +344,43 @@ def receivers(run: Run, pool: Pool) -> dict:
 
     # The worker's pid (its beat is a thread of it) and the resource servers'.
     background: list[int] = []
+    outbox: list[psycopg.Connection] = []
 
-    def side(enabled: bool) -> dict:
+    def idle(since: float = 0.0) -> tuple[float, bool]:
+        return _idle(outbox[0], up_names, since)
+
+    def side(enabled: bool, paced: bool) -> dict:
         _set_enabled(v.main_db, names, enabled)
         n = v.receiver_logouts
+        waits: list[tuple[float, bool]] = []
+        during: list[int] = []
+        # When the last logout ended; the side's first follows its start by the same gap.
+        ended = [time.perf_counter()]
+
+        def once() -> float:
+            if paced:
+                waits.append(idle(ended[0]))
+            before = _cpu_ns(background)
+            seconds = logout()
+            ended[0] = time.perf_counter()
+            during.append(_cpu_ns(background) - before)
+            return seconds
+
         before = sum(map(process_cpu_seconds, background))
-        seconds, app, _ = server.cpu_during(lambda: [logout() for _ in range(n)])
+        seconds, app, _ = server.cpu_during(lambda: [once() for _ in range(n)])
+        # Untimed: this side's own events are delivered before the next side begins.
+        final = idle()
         spent = sum(map(process_cpu_seconds, background)) - before
         return {
             "p50": statistics.median(seconds),
             "cpu_app_ms": app * 1000 / n,
-            # What competed with the logouts for the CPU while they ran.
+            # What competed with the logouts for the CPU, and delivered their events.
             "background_cpu_ms": spent * 1000 / n,
+            # What they spent while a timed logout ran: none, if the machine was idle.
+            "during_cpu_ms": sum(during) / 1e6 / n,
+            # How long the outbox kept the next logout waiting past the gap, on average.
+            "wait_ms": statistics.fmean(w for w, _ in waits) * 1000 if waits else 0.0,
+            "capped": sum(capped for _, capped in [*waits, final]),
         }
 
     try:
@@ -336,27 +389,38 @@ def receivers(run: Run, pool: Pool) -> dict:
                 up = _receivers(run, issuer, names, scratch, processes)
                 worker = processes.enter_context(_worker(run, v.main_db, scratch, issuer))
                 background.extend([worker, *up.values()])
+                outbox.append(
+                    processes.enter_context(
+                        psycopg.connect(database_url(v.main_db), autocommit=True)
+                    )
+                )
                 for port in up:
                     _wait_whole(port)
                 for enabled in (False, True):
                     _set_enabled(v.main_db, names, enabled)
                     logout()  # warm-up
+                idle()
                 rounds = alternate(
-                    v.rounds, {"none": partial(side, False), "three": partial(side, True)}
+                    v.rounds,
+                    {name: partial(side, *flags) for name, flags in sides.items()},
                 )
-                # The last round had none enabled: what waits is sent once they are again.
+                # What the last rounds left while none were enabled is sent once they are.
                 _set_enabled(v.main_db, names, True)
-                _drain(v.main_db, names[: len(up)])
+                _drain(v.main_db, up_names)
             # The resource servers have stopped: their logs are whole.
             pushed = sum(
                 _decisions((scratch / f"{name}.log").read_text())["pushed_revocations"]
-                for name in names[: len(up)]
+                for name in up_names
             )
     finally:
         _remove(v.main_db, names)
-    logouts = 1 + v.rounds * 2 * v.receiver_logouts  # with three enabled, warm-up included
+    # With three enabled: the warm-up, then both three sides of every round.
+    logouts = 1 + v.rounds * 2 * 2 * v.receiver_logouts
     return {
-        **{name: medians(samples) for name, samples in rounds.items()},
+        **{
+            name: {**medians(samples), "capped": sum(s["capped"] for s in samples)}
+            for name, samples in rounds.items()
+        },
         "pushed": pushed,
         "expected": len(up) * logouts,
     }
@@ -376,6 +440,39 @@ def _receivers(
     # Nothing listens there: every push is refused at once.
     _register(run, names[-1], f"{_url(free_port())}/events")
     return up
+
+
+def _cpu_ns(pids: list[int]) -> int:
+    """CPU nanoseconds these processes' threads have run (schedstat: not in clock ticks)."""
+    total = 0
+    for pid in pids:
+        for task in Path(f"/proc/{pid}/task").glob("*/schedstat"):
+            with suppress(OSError, ValueError, IndexError):  # a thread that just ended
+                total += int(task.read_text().split()[0])
+    return total
+
+
+def _idle(conn: psycopg.Connection, names: list[str], since: float = 0.0) -> tuple[float, bool]:
+    """Until GAP_SECONDS have passed since `since` (a perf_counter); then until no event
+    waits for these receivers while they are enabled (the worker sends to enabled ones
+    alone), polled on `conn`, at most IDLE_CAP seconds; then SETTLE_SECONDS more. The
+    seconds the outbox was waited for after the gap, and whether the cap was hit."""
+    time.sleep(max(0.0, since + GAP_SECONDS - time.perf_counter()))
+    started = time.perf_counter()
+    capped = False
+    while conn.execute(
+        "SELECT EXISTS (SELECT 1 FROM accounts_outboxevent e JOIN accounts_resourceserver r "
+        "ON r.id = e.receiver_id WHERE r.name = ANY(%s) AND r.enabled "
+        "AND e.state = 'pending')",
+        [names],
+    ).fetchone()[0]:
+        if time.perf_counter() - started > IDLE_CAP:
+            capped = True
+            break
+        time.sleep(POLL_SECONDS)
+    waited = time.perf_counter() - started
+    time.sleep(SETTLE_SECONDS)
+    return waited, capped
 
 
 def _drain(database: str, names: list[str], timeout: float = 10) -> None:
