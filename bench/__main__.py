@@ -11,9 +11,11 @@ import inspect
 import json
 import signal
 import sys
+import tempfile
 import time
 import traceback
 from collections.abc import Callable
+from pathlib import Path
 from typing import NamedTuple
 
 from bench import measures_events, measures_memory, measures_ops, measures_speed, report
@@ -135,8 +137,9 @@ def main() -> int:
     complete = not args.quick and len(selected) == len(MEASURES)
     output = ROOT / "BENCHMARKS.md" if complete else RESULTS / "BENCHMARKS.partial.md"
     RESULTS.mkdir(parents=True, exist_ok=True)
-    # One run at a time: runs share database names, and each would skew the other's CPU.
-    lock = open(RESULTS / ".lock", "w")  # noqa: SIM115 - held until the process exits
+    # One run at a time on this machine, whatever the checkout: runs share database
+    # names, and each would skew the other's CPU.
+    lock = open(Path(tempfile.gettempdir()) / "python-bench.lock", "w")  # noqa: SIM115 - held until exit
     try:
         fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
     except BlockingIOError:
