@@ -40,19 +40,19 @@ class SessionJWTAuthentication(JWTAuthentication):
         """(user, session) without a query, if the revocation list vouches for the session;
         None when the database must decide (no list, an older token, any doubt)."""
         revocations = revocation_list()
+        claims = token.payload
         # The session's own end (is_expired, is_idle) is in the token: an access token must
         # not outlive it.
-        if revocations is None or not may_vouch_for(token.payload):
+        if revocations is None or not may_vouch_for(claims):
             return None
-        user_id = token[simplejwt.api_settings.USER_ID_CLAIM]
         try:
-            sid = uuid.UUID(str(token[SESSION_CLAIM]))
-            user, session = user_of(user_id), session_of(sid, user_id)
+            sid = uuid.UUID(str(claims[SESSION_CLAIM]))
+            user = user_of(claims[simplejwt.api_settings.USER_ID_CLAIM])
         except (ValueError, TypeError, ValidationError):
             return None
         if not revocations.vouches_for(str(sid)):
             return None
-        return user, session
+        return user, session_of(sid, user)
 
     def authenticate_header(self, request) -> str:
         """`Bearer realm="api"`, and `error="invalid_token"` when a token was presented.

@@ -65,8 +65,9 @@ class AppSettings:
         if name not in DEFAULTS:
             raise AttributeError(f"ACCOUNTS has no setting {name!r}")
         value = getattr(settings, "ACCOUNTS", {}).get(name, DEFAULTS[name])
-        resolve = getattr(self, f"_resolve_{name.lower()}", None)
-        return resolve(value) if resolve else value
+        # Read on every request: a dict lookup, not a getattr that misses and raises.
+        resolve = RESOLVERS.get(name)
+        return resolve(self, value) if resolve else value
 
     def _resolve_throttle_rates(self, rates: dict) -> dict:
         # A project that sets some rates keeps the defaults of the others.
@@ -86,5 +87,12 @@ class AppSettings:
             )
         return value.rstrip("/")
 
+
+# The settings whose value is worked out from others: `_resolve_<name>` of AppSettings.
+RESOLVERS = {
+    name: resolve
+    for name in DEFAULTS
+    if (resolve := getattr(AppSettings, f"_resolve_{name.lower()}", None)) is not None
+}
 
 app_settings = AppSettings()

@@ -305,13 +305,10 @@ def user_of(user_id):
     return model.from_db(router.db_for_read(model), [pk.attname], [pk.to_python(user_id)])
 
 
-def session_of(sid, user_id):
-    """The session `sid` (an API session of `user_id`) with only those loaded."""
+def session_of(sid: uuid.UUID, user):
+    """The session `sid` (an API session of `user`, from user_of) with only those loaded."""
     from accounts.models import Session, SessionKind
 
-    user_pk = get_user_model()._meta.pk.to_python(user_id)
     return Session.from_db(
-        router.db_for_read(Session),
-        ["id", "user_id", "kind"],
-        [uuid.UUID(str(sid)), user_pk, SessionKind.API],
+        router.db_for_read(Session), ["id", "user_id", "kind"], [sid, user.pk, SessionKind.API]
     )

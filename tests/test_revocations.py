@@ -96,7 +96,8 @@ def test_the_user_and_session_a_vouched_request_gets_load_the_rest_lazily(user, 
     login(user)
     session = Session.objects.get()
     with CaptureQueriesContext(connection) as captured:
-        lazy_user, lazy_session = user_of(str(user.pk)), session_of(session.pk, str(user.pk))
+        lazy_user = user_of(str(user.pk))
+        lazy_session = session_of(session.pk, lazy_user)
         assert (lazy_user.pk, lazy_user.is_authenticated) == (user.pk, True)
         assert (lazy_session.pk, lazy_session.user_id) == (session.pk, user.pk)
     assert captured.captured_queries == []
