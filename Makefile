@@ -45,7 +45,7 @@ format: $(STAMP)
 	$(BIN)/ruff format .
 	$(BIN)/ruff check --fix .
 
-## Benchmark against stock SimpleJWT and a floor on PostgreSQL (~10 min); writes BENCHMARKS.md.
+## Benchmark against stock SimpleJWT and a floor on PostgreSQL (~18 min); writes BENCHMARKS.md.
 bench: $(STAMP)
 	$(BIN)/python -m bench $(BENCH_ARGS)
 
