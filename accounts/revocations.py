@@ -82,7 +82,7 @@ class RevocationList:
     def __init__(self, url: str, issuer: str) -> None:
         self.redis = self._client(url)
         # Every request's MGET goes through a connection of its thread's own: no pool to
-        # take it from and give it back to, which is a third of a read's cost.
+        # take it from and give it back to, under a lock, on every read.
         self.readers = threading.local()
         self.url = url
         prefix = "{accounts:" + hashlib.sha256(issuer.encode()).hexdigest()[:16] + "}"
