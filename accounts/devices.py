@@ -2,8 +2,6 @@
 
 import functools
 
-from ua_parser import parse
-
 DEVICE_MAX_LENGTH = 64
 UNKNOWN = "Unknown device"
 
@@ -17,6 +15,10 @@ def device_label(user_agent: str) -> str:
     """
     if not user_agent.strip():
         return ""
+    # Imported on first use: its rules are 6 MB that a process which never names a
+    # device (cleanup, the event worker) need not hold.
+    from ua_parser import parse
+
     result = parse(user_agent)
     client = _known(result.user_agent)
     system = _known(result.os)

@@ -15,11 +15,11 @@ and raw SQL bypass them, as they bypass every model hook. A skeleton depends on 
 confusables data of the system's ICU, as it was when the name was saved.
 """
 
+import functools
 import hashlib
 import unicodedata
 from dataclasses import dataclass
 
-import icu
 from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.core.checks import Tags, register
@@ -34,8 +34,17 @@ from accounts.models import UsernameSkeleton
 UNIQUE_KEYS = ("skeleton", "folded_skeleton", "upper_skeleton")
 # What a save's pre_save hook computed for its post_save hook.
 KEYS_TO_SAVE = "_lookalike_keys_to_save"
-# ICU's skeleton functions are thread-safe on one checker (they take it as const).
-_checker = icu.SpoofChecker()
+
+
+@functools.cache
+def _checker():
+    """ICU's spoof checker, one per process, made on first use: ICU and its confusables
+    data are 9 MB that a process which never checks a username (cleanup, the event
+    worker) need not hold. Its skeleton functions are thread-safe on one checker (they
+    take it as const)."""
+    import icu
+
+    return icu.SpoofChecker()
 
 
 @dataclass(frozen=True)
@@ -61,11 +70,12 @@ def keys_of(username: str) -> Keys:
     """
     name = _unmarked(unicodedata.normalize("NFKC", username))
     folded = name.casefold()
+    checker = _checker()
     return Keys(
         folded=folded_key(username),
-        skeleton=_digest(_checker.getSkeleton(0, name)),
-        folded_skeleton=_digest(_checker.getSkeleton(0, folded)),
-        upper_skeleton=_digest(_checker.getSkeleton(0, folded.upper())),
+        skeleton=_digest(checker.getSkeleton(0, name)),
+        folded_skeleton=_digest(checker.getSkeleton(0, folded)),
+        upper_skeleton=_digest(checker.getSkeleton(0, folded.upper())),
     )
 
 

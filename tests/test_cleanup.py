@@ -1,6 +1,9 @@
 """Cleanup of expired sessions and refresh tokens: batched, bounded, and harmless to live ones."""
 
+import os
 import re
+import subprocess
+import sys
 import threading
 from datetime import timedelta
 from io import StringIO
@@ -203,3 +206,19 @@ def test_cleanup_deletes_security_events_past_retention_only(user, time_machine,
     settings.ACCOUNTS = {**settings.ACCOUNTS, "SECURITY_EVENT_RETENTION_DAYS": 30}
     assert clear_expired().security_events == 1
     assert not SecurityEvent.objects.exists()
+
+
+def test_a_process_that_only_runs_commands_holds_neither_icu_nor_the_user_agent_rules():
+    """cleanup_tokens runs from cron in a process of its own: what only a sign-in needs
+    (ICU's confusables, uap-core's rules: 15 MB) loads on first use, not with the app."""
+    script = (
+        "import sys, django; django.setup(); "
+        "from django.core.management import load_command_class; "
+        "load_command_class('accounts', 'cleanup_tokens'); "
+        "print(sorted(m for m in ('icu', 'ua_parser') if m in sys.modules))"
+    )
+    env = {**os.environ, "DJANGO_SETTINGS_MODULE": "tests.settings"}
+    output = subprocess.run(
+        [sys.executable, "-c", script], env=env, capture_output=True, text=True, check=True
+    ).stdout
+    assert output.strip() == "[]"
