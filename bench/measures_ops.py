@@ -214,8 +214,9 @@ def cleanup(run: Run, pool: Pool) -> dict:
     Both are timed as processes, Django's start included, each with a loop of sequential
     refreshes against gunicorn on its database beside it; the loop's p99 during
     `cleanup_tokens` is set against the same loop just before. Peak RSS is the child's own
-    (its `VmHWM`, read every 0.1 s while it runs); rows/s counts tokens, sessions and events. Afterwards the rows per table
-    must be the same on both copies (the loops' rows left out).
+    (its `VmHWM`, read every 0.1 s while it runs); rows/s counts tokens, sessions and
+    events. Afterwards the rows per table must be the same on both copies (the loops' rows
+    left out).
     """
     v = run.volumes
     large, copy = v.large_db, f"{v.large_db}_copy"
