@@ -40,8 +40,7 @@ import time
 import uuid
 from datetime import UTC, datetime, timedelta
 
-from django.contrib.auth import get_user_model
-from django.db import DatabaseError, router
+from django.db import DatabaseError
 from redis import Redis
 from redis.backoff import NoBackoff
 from redis.exceptions import ConnectionError as RedisConnectionError
@@ -292,23 +291,3 @@ def _since(epoch: bytes | None, began_ms: int) -> datetime:
         # Cold: every session whose tokens may still be live.
         return began - token_lifetime() - REPLAY_OVERLAP
     return datetime.fromtimestamp(int(epoch) / 1000, UTC) - REPLAY_OVERLAP
-
-
-# --- what a vouched-for request gets instead of rows ------------------------------------
-
-
-def user_of(user_id):
-    """The user `user_id` with only its primary key loaded: every other field loads on first
-    use, as a deferred field does (Model.from_db)."""
-    model = get_user_model()
-    pk = model._meta.pk
-    return model.from_db(router.db_for_read(model), [pk.attname], [pk.to_python(user_id)])
-
-
-def session_of(sid: uuid.UUID, user):
-    """The session `sid` (an API session of `user`, from user_of) with only those loaded."""
-    from accounts.models import Session, SessionKind
-
-    return Session.from_db(
-        router.db_for_read(Session), ["id", "user_id", "kind"], [sid, user.pk, SessionKind.API]
-    )

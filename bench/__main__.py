@@ -18,7 +18,14 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import NamedTuple
 
-from bench import measures_events, measures_memory, measures_ops, measures_speed, report
+from bench import (
+    measures_events,
+    measures_memory,
+    measures_ops,
+    measures_receivers,
+    measures_speed,
+    report,
+)
 from bench.config import QUICK, SIDES, Run, Volumes
 from bench.databases import ROOT, django_step, drop, manage, recreate, vacuum_analyze
 from bench.servers import Pool, redis_server
@@ -45,7 +52,7 @@ MEASURES = {
     "instances": Measure(measures_ops.instances, repeated=False, large=False),
     "memory": Measure(measures_memory.memory, repeated=False, large=False),
     # A ratio of two p50s on a busy machine: repeated, so the report shows its spread.
-    "receivers": Measure(measures_events.receivers, repeated=True, large=False),
+    "receivers": Measure(measures_receivers.receivers, repeated=True, large=False),
     "events": Measure(measures_events.events, repeated=False, large=False),
     "admin": Measure(measures_ops.admin, repeated=False, large=True),
     "cleanup": Measure(measures_ops.cleanup, repeated=False, large=True),

@@ -127,7 +127,7 @@ def redis_server(log) -> Iterator[RedisServer]:
         _wait_redis(process, url)
         yield RedisServer(url=url, pid=process.pid)
     finally:
-        _stop(process)
+        stop(process)
         shutil.rmtree(directory, ignore_errors=True)
 
 
@@ -188,7 +188,7 @@ def gunicorn(
         _wait_healthy(process, port)
         yield Server(port=port, pid=process.pid, database=database, stores=stores or [])
     finally:
-        _stop(process)
+        stop(process)
 
 
 def _wait_healthy(process: subprocess.Popen, port: int, timeout: float = 30) -> None:
@@ -206,7 +206,7 @@ def _wait_healthy(process: subprocess.Popen, port: int, timeout: float = 30) -> 
     raise RuntimeError(f"gunicorn on port {port} not healthy after {timeout}s")
 
 
-def _stop(process: subprocess.Popen) -> None:
+def stop(process: subprocess.Popen) -> None:
     """SIGTERM the server's process group, then SIGKILL whatever is left."""
     if process.poll() is None:
         os.killpg(process.pid, signal.SIGTERM)

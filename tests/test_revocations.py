@@ -14,8 +14,9 @@ from django.test.utils import CaptureQueriesContext
 from redis import Redis
 
 from accounts import revocations
+from accounts.authentication import session_of, user_of
 from accounts.models import RevokeReason, Session
-from accounts.revocations import revocation_list, session_of, user_of
+from accounts.revocations import revocation_list
 from accounts.signing import token_backend
 from accounts.tokens import SESSION_EXPIRY_CLAIM
 from tests.conftest import bearer
