@@ -19,6 +19,7 @@ from accounts.conf import app_settings
 from accounts.models import (
     OutboxEvent,
     PushKind,
+    PushNotice,
     PushState,
     SecurityEvent,
     Session,
@@ -40,6 +41,8 @@ class CleanupCounts:
     blacklisted_tokens: int = 0
     security_events: int = 0
     pushed_events: int = 0
+    # Notices no event worker fanned out before PUSHED_EVENT_RETENTION_DAYS ran out.
+    unsent_notices: int = 0
     batches: int = 0
 
 
@@ -131,8 +134,15 @@ HEARTBEAT_RETENTION = timedelta(hours=1)
 
 def _delete_sent_pushes(now: datetime, batch_size: int, counts: CleanupCounts) -> None:
     """Outbox rows done with: delivered or failed ones past PUSHED_EVENT_RETENTION_DAYS,
-    and delivered heartbeats past an hour. Pending ones stay, however old."""
+    and delivered heartbeats past an hour. Pending ones stay, however old. Notices never
+    fanned out go past PUSHED_EVENT_RETENTION_DAYS too: only a deployment that runs no
+    worker leaves them (a worker fans them out within a beat)."""
     cutoff = now - timedelta(days=app_settings.PUSHED_EVENT_RETENTION_DAYS)
+    for ids in _batches(
+        PushNotice.objects.filter(created_at__lt=cutoff).order_by("pk"), batch_size
+    ):
+        counts.unsent_notices += _deleted(PushNotice.objects.filter(pk__in=ids))
+        counts.batches += 1
     done = OutboxEvent.objects.exclude(state=PushState.PENDING)
     sent = done.filter(created_at__lt=cutoff) | done.filter(
         kind=PushKind.VERIFICATION,

@@ -1,15 +1,17 @@
 """Session events pushed to resource servers: Security Event Tokens (RFC 8417) over RFC 8935.
 
 Whenever a session ends, every enabled resource server with a push URL gets one CAEP
-`session-revoked` event; a password change also sends `credential-change`. The events
-are rows of an outbox (accounts.models.OutboxEvent) written in the transaction that
-ends the session, so a revocation that rolls back tells nobody. A worker of Celery
-(accounts.tasks) sends them: at least once, with the same `jti` on every retry, in
-order per receiver (one worker at a time holds a receiver), retrying with exponential
-backoff for PUSH_RETRY_HOURS. A heartbeat (an SSF verification event) is queued behind
-everything not yet delivered to a receiver every HEARTBEAT_SECONDS, so receiving one
-proves every earlier event arrived: a receiver that hears nothing for longer knows it
-may have missed some, and asks by introspection instead (examples/resource_server).
+`session-revoked` event; a password change also sends `credential-change`. The
+transaction that ends the session writes one notice (accounts.models.PushNotice),
+whatever the number of receivers, so a revocation that rolls back tells nobody and
+receivers never slow the revoking request. A worker of Celery (accounts.tasks) fans each
+notice out into the outbox, an OutboxEvent per receiver, and sends those: at least once,
+with the same `jti` on every retry, in order per receiver (one worker at a time holds a
+receiver), retrying with exponential backoff for PUSH_RETRY_HOURS. A heartbeat (an SSF
+verification event) is queued behind everything not yet delivered to a receiver every
+HEARTBEAT_SECONDS, so receiving one proves every earlier event arrived: a receiver that
+hears nothing for longer knows it may have missed some, and asks by introspection
+instead (examples/resource_server).
 """
 
 import contextlib
@@ -24,6 +26,7 @@ from datetime import datetime, timedelta
 from ipaddress import ip_address
 from urllib.parse import urlsplit
 
+from django.db import transaction
 from django.db.models import Exists, OuterRef, Q, Subquery
 from django.utils import timezone
 
@@ -31,6 +34,7 @@ from accounts.conf import app_settings
 from accounts.models import (
     OutboxEvent,
     PushKind,
+    PushNotice,
     PushState,
     ResourceServer,
     RevokeReason,
@@ -61,6 +65,8 @@ INITIATED_BY = {
 }
 # Events delivered to one receiver per hold of it; then another worker may take a turn.
 BATCH = 100
+# Notices fanned out per transaction.
+FAN_OUT_BATCH = 500
 
 
 def receivers():
@@ -69,38 +75,62 @@ def receivers():
 
 
 def session_ends(sessions: list[tuple], reason: str, *, by=None, now: datetime) -> None:
-    """Queue a `session-revoked` event per (sid, user id) for every receiver; in the caller's
-    transaction (the one that ends the sessions)."""
-    targets = list(receivers().values_list("pk", "client_id"))
-    if not targets or not sessions:
-        return
-    entity = "admin" if by is not None else INITIATED_BY.get(reason, "system")
-    OutboxEvent.objects.bulk_create(
-        _event(
-            receiver,
-            audience,
-            PushKind.SESSION_REVOKED,
-            _session(sid, user_id),
-            {"initiating_entity": entity, "reason_admin": {"en": str(reason)}},
-            now,
+    """Tell every receiver that these sessions, (sid, user id) pairs, ended: one notice, in
+    the caller's transaction (the one that ends them)."""
+    if sessions:
+        entity = "admin" if by is not None else INITIATED_BY.get(reason, "system")
+        PushNotice.objects.create(
+            kind=PushKind.SESSION_REVOKED,
+            subjects=[_session(sid, user_id) for sid, user_id in sessions],
+            details={"initiating_entity": entity, "reason_admin": {"en": str(reason)}},
+            created_at=now,
         )
-        for sid, user_id in sessions
-        for receiver, audience in targets
-    )
 
 
 def credential_changed(user, *, by=None, now: datetime) -> None:
-    """Queue a `credential-change` event (a password) for every receiver."""
-    subject = {"format": "iss_sub", "iss": app_settings.ISSUER, "sub": str(user.pk)}
-    details = {
-        "credential_type": "password",
-        "change_type": "update",
-        "initiating_entity": "admin" if by is not None else "user",
-    }
-    OutboxEvent.objects.bulk_create(
-        _event(receiver, audience, PushKind.CREDENTIAL_CHANGE, subject, details, now)
-        for receiver, audience in receivers().values_list("pk", "client_id")
+    """Tell every receiver that `user`'s password changed (`credential-change`)."""
+    PushNotice.objects.create(
+        kind=PushKind.CREDENTIAL_CHANGE,
+        subjects=[{"format": "iss_sub", "iss": app_settings.ISSUER, "sub": str(user.pk)}],
+        details={
+            "credential_type": "password",
+            "change_type": "update",
+            "initiating_entity": "admin" if by is not None else "user",
+        },
+        created_at=now,
     )
+
+
+def fan_out() -> int:
+    """Turn the waiting notices into outbox events, an event per enabled receiver per
+    subject, oldest notice first; returns how many notices.
+
+    Each batch is one transaction: the events are written and the notices deleted
+    together, so a notice is fanned out once. Its rows are locked first, so a second
+    worker doing the same waits, then skips what the first deleted: the events are
+    queued in the order the notices were written. A receiver registered or disabled
+    since a notice was written is told according to what it is now.
+    """
+    done = 0
+    while True:
+        with transaction.atomic():
+            notices = list(PushNotice.objects.select_for_update().order_by("id")[:FAN_OUT_BATCH])
+            targets = list(receivers().values_list("pk", "client_id")) if notices else []
+            OutboxEvent.objects.bulk_create(
+                (
+                    _event(
+                        receiver, audience, notice.kind, subject, notice.details, notice.created_at
+                    )
+                    for notice in notices
+                    for subject in notice.subjects
+                    for receiver, audience in targets
+                ),
+                batch_size=BATCH * 10,
+            )
+            PushNotice.objects.filter(pk__in=[notice.pk for notice in notices]).delete()
+        done += len(notices)
+        if len(notices) < FAN_OUT_BATCH:
+            return done
 
 
 def queue_heartbeats(now: datetime | None = None) -> int:
@@ -108,8 +138,10 @@ def queue_heartbeats(now: datetime | None = None) -> int:
 
     Delivered in order, behind every event written before it, a heartbeat proves they
     all arrived, however busy the queue (steady logouts never starve it); and a receiver
-    that cannot be reached collects one waiting heartbeat, not thousands.
+    that cannot be reached collects one waiting heartbeat, not thousands. The notices
+    written before it are fanned out first, so it waits behind their events too.
     """
+    fan_out()
     now = now or timezone.now()
     waiting = OutboxEvent.objects.filter(
         receiver=OuterRef("pk"), state=PushState.PENDING, kind=PushKind.VERIFICATION

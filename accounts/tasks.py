@@ -1,7 +1,8 @@
 """Celery tasks that send the outbox's session events (accounts.push).
 
-The revoking request only writes outbox rows; `dispatch` runs every fraction of a second
-(Celery beat), finds the receivers with an event due, and hands each to `deliver_to`;
+The revoking request only writes a notice; `dispatch` runs every fraction of a second
+(Celery beat), fans the notices out into the outbox, finds the receivers with an event
+due, and hands each to `deliver_to`;
 `heartbeat` queues the heartbeats. So delivery never slows a request, and a message
 lost by the broker (Redis restarted, a worker killed) is found again on the next beat.
 """
@@ -17,7 +18,9 @@ DELIVERY_EXPIRES_SECONDS = 30
 
 @shared_task(ignore_result=True)
 def dispatch() -> int:
-    """Hand every receiver with an event due to a worker; returns how many."""
+    """Fan out the waiting notices, then hand every receiver with an event due to a worker;
+    returns how many receivers."""
+    push.fan_out()
     due = push.due_receivers()
     for receiver_id in due:
         deliver_to.apply_async((receiver_id,), expires=DELIVERY_EXPIRES_SECONDS)

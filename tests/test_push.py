@@ -1,5 +1,6 @@
-"""Session events pushed to resource servers: one per receiver per ended session, from an
-outbox written with the revocation, signed, in order, retried, and never lost."""
+"""Session events pushed to resource servers: one per receiver per ended session, from a
+notice written with the revocation and fanned out by the worker, signed, in order,
+retried, and never lost."""
 
 import contextlib
 import http.server
@@ -8,17 +9,28 @@ import itertools
 import socket
 import threading
 import time
+import uuid
+from concurrent.futures import ThreadPoolExecutor
 from datetime import timedelta
 
 import jwt
 import pytest
 from django.core.management import call_command
-from django.db import transaction
+from django.db import connection, connections, transaction
+from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 from django.utils import timezone
 
 from accounts import push
-from accounts.models import OutboxEvent, PushKind, PushState, ResourceServer, RevokeReason, Session
+from accounts.models import (
+    OutboxEvent,
+    PushKind,
+    PushNotice,
+    PushState,
+    ResourceServer,
+    RevokeReason,
+    Session,
+)
 from tests.conftest import PASSWORD, bearer
 from tests.ending import end_by
 
@@ -77,8 +89,16 @@ def receivers():
 
 
 def deliver_all() -> None:
+    """What the worker's next dispatch does: fan the notices out, then deliver to each."""
+    push.fan_out()
     for receiver in ResourceServer.objects.all():
         push.deliver(receiver.pk)
+
+
+def revoke(sessions, reason) -> None:
+    """End `sessions`, then fan their notice out into the outbox, as dispatch would."""
+    sessions.revoke(reason)
+    push.fan_out()
 
 
 def revoked_sids(receiver) -> list[str]:
@@ -98,7 +118,10 @@ def test_a_logout_is_pushed_to_every_receiver_once_as_a_signed_set(api_client, t
         **bearer(tokens["access_token"]),
     )
     assert response.status_code == 200
-    assert OutboxEvent.objects.count() == 3  # written with the revocation, not sent yet
+    # One notice written with the revocation; the worker fans it out, then sends.
+    assert (PushNotice.objects.count(), OutboxEvent.objects.count()) == (1, 0)
+    push.fan_out()
+    assert (PushNotice.objects.count(), OutboxEvent.objects.count()) == (0, 3)
     deliver_all()
 
     [published] = api_client.get("/.well-known/jwks.json").json()["keys"]
@@ -192,8 +215,72 @@ def test_a_revocation_rolled_back_sends_nothing(user, tokens, receivers):
         Session.objects.filter(user=user).revoke(RevokeReason.LOGOUT)
         raise RuntimeError("the request failed after the revocation")
     deliver_all()
-    assert not OutboxEvent.objects.exists()
+    assert not PushNotice.objects.exists() and not OutboxEvent.objects.exists()
     assert all(receiver.received == [] for receiver in receivers)
+
+
+def test_a_logout_writes_one_notice_and_reads_no_receiver(api_client, tokens, receivers):
+    """Receivers never slow the revoking request: one row, whatever their number."""
+    with CaptureQueriesContext(connection) as queries:
+        response = api_client.post(
+            "/auth/logout",
+            {"refresh_token": tokens["refresh_token"]},
+            format="json",
+            **bearer(tokens["access_token"]),
+        )
+    assert response.status_code == 200
+    statements = [query["sql"] for query in queries.captured_queries]
+    assert not [sql for sql in statements if "accounts_resourceserver" in sql]
+    assert not [sql for sql in statements if "accounts_outboxevent" in sql]
+    [insert] = [sql for sql in statements if "accounts_pushnotice" in sql]
+    assert insert.startswith("INSERT")
+
+
+def test_notices_fan_out_in_the_order_written_to_the_receivers_enabled_now(
+    user, login, receivers, monkeypatch
+):
+    monkeypatch.setattr(push, "FAN_OUT_BATCH", 2)  # three notices: two batches
+    for _ in range(3):
+        login(user)
+    sids = [
+        str(sid)
+        for sid in Session.objects.order_by("created_at", "pk").values_list("pk", flat=True)
+    ]
+    for sid in sids:
+        Session.objects.filter(pk=sid).revoke(RevokeReason.USER)
+    ResourceServer.objects.filter(pk=receivers[0].record.pk).update(enabled=False)
+    assert push.fan_out() == 3
+    assert push.fan_out() == 0 and not PushNotice.objects.exists()
+    assert not OutboxEvent.objects.filter(receiver=receivers[0].record).exists()
+    for receiver in receivers[1:]:
+        queue = OutboxEvent.objects.filter(receiver=receiver.record).order_by("id")
+        assert [event.claims["sub_id"]["session"]["id"] for event in queue] == sids
+        assert {event.claims["aud"] for event in queue} == {receiver.record.client_id}
+
+
+@pytest.mark.django_db(transaction=True)
+def test_two_workers_fanning_out_at_once_queue_each_event_once_in_order(
+    postgres_only, receivers, monkeypatch
+):
+    monkeypatch.setattr(push, "FAN_OUT_BATCH", 5)
+    sids = [str(uuid.uuid4()) for _ in range(60)]
+    for sid in sids:
+        push.session_ends([(sid, 1)], RevokeReason.LOGOUT, now=timezone.now())
+    barrier = threading.Barrier(2)
+
+    def worker(_):
+        try:
+            barrier.wait(timeout=10)
+            return push.fan_out()
+        finally:
+            connections.close_all()  # each thread's own connection
+
+    with ThreadPoolExecutor(max_workers=2) as pool:
+        assert sum(pool.map(worker, range(2))) == len(sids)
+    assert not PushNotice.objects.exists()
+    for receiver in receivers:
+        queue = OutboxEvent.objects.filter(receiver=receiver.record).order_by("id")
+        assert [event.claims["sub_id"]["session"]["id"] for event in queue] == sids
 
 
 def test_a_receiver_that_is_down_gets_every_event_once_it_is_back(
@@ -204,7 +291,7 @@ def test_a_receiver_that_is_down_gets_every_event_once_it_is_back(
     url = down.url
     down.close()  # nothing listens on its port any more
     sessions = [login(user) for _ in range(3)]
-    Session.objects.filter(user=user).revoke(RevokeReason.LOGOUT_ALL)
+    revoke(Session.objects.filter(user=user), RevokeReason.LOGOUT_ALL)
     for _ in range(4):  # retries, each after its backoff
         deliver_all()
         time_machine.shift(timedelta(seconds=30))
@@ -234,7 +321,7 @@ def test_a_receiver_answering_500_is_retried_with_backoff_and_the_admin_shows_it
     time_machine.move_to(timezone.now(), tick=False)
     failing = receivers[0]
     failing.status = 500
-    Session.objects.filter(user=user).revoke(RevokeReason.LOGOUT)
+    revoke(Session.objects.filter(user=user), RevokeReason.LOGOUT)
     waits = []
     for _ in range(4):
         push.deliver(failing.record.pk)
@@ -258,7 +345,7 @@ def test_a_receiver_answering_500_is_retried_with_backoff_and_the_admin_shows_it
 def test_a_receiver_refusing_an_event_400_is_not_sent_it_again(user, tokens, receivers):
     refusing = receivers[0]
     refusing.status = 400
-    Session.objects.filter(user=user).revoke(RevokeReason.LOGOUT)
+    revoke(Session.objects.filter(user=user), RevokeReason.LOGOUT)
     push.deliver(refusing.record.pk)
     push.deliver(refusing.record.pk)
     event = OutboxEvent.objects.get(receiver=refusing.record)
@@ -275,7 +362,7 @@ def test_events_reach_a_receiver_in_order_even_while_the_first_backs_off(
     first, second = login(user), login(user)
     sids = list(Session.objects.order_by("created_at", "pk").values_list("pk", flat=True))
     for sid in sids:
-        Session.objects.filter(pk=sid).revoke(RevokeReason.USER)
+        revoke(Session.objects.filter(pk=sid), RevokeReason.USER)
     push.deliver(receiver.record.pk)  # the first fails and backs off
     receiver.status = 202
     push.deliver(receiver.record.pk)  # the second is due, but waits behind the first
@@ -320,7 +407,7 @@ def test_steady_session_ends_never_starve_the_heartbeat(user, login, receivers):
 
 
 def test_a_receiver_held_by_one_worker_is_not_delivered_by_another(user, tokens, receivers):
-    Session.objects.filter(user=user).revoke(RevokeReason.LOGOUT)
+    revoke(Session.objects.filter(user=user), RevokeReason.LOGOUT)
     held = receivers[0].record
     ResourceServer.objects.filter(pk=held.pk).update(
         delivering_until=timezone.now() + timedelta(minutes=1)
@@ -331,7 +418,7 @@ def test_a_receiver_held_by_one_worker_is_not_delivered_by_another(user, tokens,
 
 def test_a_disabled_receiver_is_sent_nothing(user, tokens, receivers):
     ResourceServer.objects.filter(pk=receivers[0].record.pk).update(enabled=False)
-    Session.objects.filter(user=user).revoke(RevokeReason.LOGOUT)
+    revoke(Session.objects.filter(user=user), RevokeReason.LOGOUT)
     assert not OutboxEvent.objects.filter(receiver=receivers[0].record).exists()
     assert OutboxEvent.objects.count() == 2
 
@@ -342,7 +429,7 @@ def test_a_receiver_failing_past_the_retry_period_is_given_up_on(
     time_machine.move_to(timezone.now(), tick=False)
     failing = receivers[0]
     failing.status = 503
-    Session.objects.filter(user=user).revoke(RevokeReason.LOGOUT)
+    revoke(Session.objects.filter(user=user), RevokeReason.LOGOUT)
     push.deliver(failing.record.pk)
     time_machine.shift(timedelta(hours=24))
     push.deliver(failing.record.pk)
@@ -370,7 +457,7 @@ def test_a_redirect_is_a_failed_delivery_never_followed(user, tokens, receivers)
         ResourceServer.objects.filter(pk=redirecting.pk).update(
             push_url=f"http://127.0.0.1:{server.server_address[1]}/events"
         )
-        Session.objects.filter(user=user).revoke(RevokeReason.LOGOUT)
+        revoke(Session.objects.filter(user=user), RevokeReason.LOGOUT)
         push.deliver(redirecting.pk)
     finally:
         server.shutdown()
@@ -448,7 +535,7 @@ def test_a_receiver_that_trickles_its_answer_is_cut_off_at_the_push_timeout(
     try:
         slow = receivers[0].record
         ResourceServer.objects.filter(pk=slow.pk).update(push_url=trickler.url)
-        Session.objects.filter(user=user).revoke(RevokeReason.LOGOUT)
+        revoke(Session.objects.filter(user=user), RevokeReason.LOGOUT)
         started = time.monotonic()
         assert push.deliver(slow.pk) == 0
         assert time.monotonic() - started < 2  # every read got a byte, yet 1 s was all
@@ -464,7 +551,7 @@ def three_ended_then(user, login, monkeypatch, after_each_send) -> None:
     after every push, as something else happening while the worker delivers."""
     for _ in range(3):
         login(user)
-    Session.objects.filter(user=user).revoke(RevokeReason.LOGOUT_ALL)
+    revoke(Session.objects.filter(user=user), RevokeReason.LOGOUT_ALL)
     send = push._send
 
     def send_then(server, event):
@@ -509,7 +596,7 @@ def test_a_hold_lasts_a_few_push_timeouts_and_is_renewed_before_each_event(
     settings.ACCOUNTS = {**settings.ACCOUNTS, "PUSH_TIMEOUT_SECONDS": 5}
     assert push.lease_length() == timedelta(seconds=30)  # a dead worker holds no longer
     login(user), login(user)
-    Session.objects.filter(user=user).revoke(RevokeReason.LOGOUT_ALL)
+    revoke(Session.objects.filter(user=user), RevokeReason.LOGOUT_ALL)
     target = receivers[0].record
     leases = []
     send = push._send
@@ -533,7 +620,7 @@ def test_a_host_name_that_resolves_to_a_metadata_service_is_refused_at_send(
     monkeypatch.setattr(socket, "getaddrinfo", resolves_to_metadata)
     named = receivers[0].record
     ResourceServer.objects.filter(pk=named.pk).update(push_url="http://receiver.internal/events")
-    Session.objects.filter(user=user).revoke(RevokeReason.LOGOUT)
+    revoke(Session.objects.filter(user=user), RevokeReason.LOGOUT)
     push.deliver(named.pk)
     event = OutboxEvent.objects.get(receiver=named)
     assert event.state == PushState.PENDING
@@ -542,7 +629,7 @@ def test_a_host_name_that_resolves_to_a_metadata_service_is_refused_at_send(
 
 def test_a_failed_push_records_the_status_not_the_receivers_page(user, tokens, receivers):
     receivers[0].status = 500
-    Session.objects.filter(user=user).revoke(RevokeReason.LOGOUT)
+    revoke(Session.objects.filter(user=user), RevokeReason.LOGOUT)
     push.deliver(receivers[0].record.pk)
     assert OutboxEvent.objects.get(receiver=receivers[0].record).last_error == "500"
 
@@ -559,6 +646,34 @@ def test_a_receiver_deleted_during_a_push_ends_the_delivery_quietly(
         return answer
 
     monkeypatch.setattr(push, "post", deleted_meanwhile)
-    Session.objects.filter(user=user).revoke(RevokeReason.LOGOUT)
+    revoke(Session.objects.filter(user=user), RevokeReason.LOGOUT)
     assert push.deliver(target.pk) == 1
     assert not OutboxEvent.objects.filter(receiver_id=target.pk).exists()
+
+
+def test_cleanup_deletes_notices_no_worker_fanned_out_past_retention(
+    user, tokens, receivers, time_machine
+):
+    from accounts.cleanup import clear_expired
+
+    time_machine.move_to(timezone.now(), tick=False)
+    Session.objects.filter(user=user).revoke(RevokeReason.LOGOUT)  # and no worker runs
+    time_machine.shift(timedelta(days=6))
+    assert clear_expired().unsent_notices == 0 and PushNotice.objects.count() == 1
+    time_machine.shift(timedelta(days=2))
+    assert clear_expired().unsent_notices == 1 and not PushNotice.objects.exists()
+
+
+def test_the_admin_lists_notices_no_worker_has_fanned_out(user, tokens, receivers, admin_client):
+    sid = str(Session.objects.get(user=user).pk)
+    Session.objects.filter(user=user).revoke(RevokeReason.LOGOUT)  # and no worker runs
+    changelist = reverse("admin:accounts_pushnotice_changelist")
+    page = admin_client.get(changelist).content.decode()
+    assert "Session revoked (CAEP)" in page and sid in page
+    notice = PushNotice.objects.get()
+    assert (
+        admin_client.post(reverse("admin:accounts_pushnotice_delete", args=[notice.pk])).status_code
+        == 403
+    )
+    push.fan_out()
+    assert sid not in admin_client.get(changelist).content.decode()

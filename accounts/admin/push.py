@@ -1,11 +1,13 @@
-"""Pushed session events in the admin: what each resource server was sent, and how it went."""
+"""Pushed session events in the admin: what each resource server was sent, and how it went,
+and the notices the worker has not fanned out yet (a list that grows only when it is down)."""
 
 from django.contrib import admin, messages
 
 from accounts import push
 from accounts.admin.display import when
+from accounts.admin.readonly import ReadOnlyMixin
 from accounts.admin.selection import ValidSelectionMixin
-from accounts.models import OutboxEvent
+from accounts.models import OutboxEvent, PushNotice
 
 
 @admin.register(OutboxEvent)
@@ -68,3 +70,19 @@ class OutboxEventAdmin(ValidSelectionMixin, admin.ModelAdmin):
     @admin.display(description="delivered")
     def delivered(self, event: OutboxEvent) -> str | None:
         return when(event.delivered_at)
+
+
+@admin.register(PushNotice)
+class PushNoticeAdmin(ReadOnlyMixin, admin.ModelAdmin):
+    """Session ends not yet fanned out to the receivers: empty within a beat while the
+    event worker runs, so rows that stay here say it does not."""
+
+    list_display = ("created", "kind", "subjects")
+    ordering = ("id",)
+    actions = None
+    fields = ("created", "kind", "subjects", "details")
+    readonly_fields = fields
+
+    @admin.display(description="written", ordering="created_at")
+    def created(self, notice: PushNotice) -> str | None:
+        return when(notice.created_at)

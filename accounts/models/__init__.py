@@ -2,7 +2,7 @@
 
 from accounts.models.events import EventKind, SecurityEvent
 from accounts.models.keys import KeyRotationError, KeyState, SigningKey, key_encryption_keys
-from accounts.models.push import OutboxEvent, PushKind, PushState
+from accounts.models.push import OutboxEvent, PushKind, PushNotice, PushState
 from accounts.models.servers import ResourceServer
 from accounts.models.sessions import (
     RevokeReason,
@@ -20,6 +20,7 @@ __all__ = [
     "KeyState",
     "OutboxEvent",
     "PushKind",
+    "PushNotice",
     "PushState",
     "ResourceServer",
     "RevokeReason",

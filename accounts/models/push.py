@@ -1,8 +1,9 @@
 """The outbox of session events: what each resource server is told, and how delivery went.
 
-Rows are written in the transaction that ends a session (accounts.push), so a
+The transaction that ends a session writes one PushNotice (accounts.push), so a
 revocation that rolls back tells nobody, and one that commits is told to every
-receiver: at least once, in order per receiver, by the worker (accounts.tasks).
+receiver: the worker (accounts.tasks) fans the notice out into an OutboxEvent per
+receiver, and sends those at least once, in order per receiver.
 """
 
 from django.db import models
@@ -57,3 +58,29 @@ class OutboxEvent(models.Model):
 
     def __str__(self) -> str:
         return f"{self.get_kind_display()} for {self.receiver}: {self.get_state_display()}"
+
+
+class PushNotice(models.Model):
+    """What one revocation (or credential change) tells every receiver, not yet fanned out.
+
+    The revoking transaction writes this one row, whatever the number of receivers, and
+    reads none of them: registering receivers does not slow it. The worker turns it into
+    an OutboxEvent per enabled receiver per subject, in the order the notices were
+    written, and deletes it (accounts.push.fan_out).
+    """
+
+    kind = models.CharField(max_length=32, choices=PushKind.choices)
+    # Each event's subject (the SET's `sub_id`): an ended session, or the changed user.
+    subjects = models.JSONField()
+    # What each event says besides its timestamp: who ended the session, and why.
+    details = models.JSONField()
+    # When it happened: the events' `iat`, and where their retry period starts.
+    created_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        ordering = ("id",)
+        verbose_name = "session event not yet fanned out"
+        verbose_name_plural = "session events not yet fanned out"
+
+    def __str__(self) -> str:
+        return f"{self.get_kind_display()} at {self.created_at:%Y-%m-%d %H:%M:%S}"

@@ -32,3 +32,9 @@ class Command(BaseCommand):
             f"{app_settings.SECURITY_EVENT_RETENTION_DAYS} days and {counts.pushed_events} sent "
             f"session events, in {counts.batches} batches."
         )
+        if counts.unsent_notices:
+            self.stdout.write(
+                f"{counts.unsent_notices} ended sessions were never told to resource servers "
+                f"within {app_settings.PUSHED_EVENT_RETENTION_DAYS} days: is the event worker "
+                "running? (see docs/deployment.md)"
+            )
