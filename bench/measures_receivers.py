@@ -27,43 +27,42 @@ RECEIVER_NAMES = ("bench-receiver-1", "bench-receiver-2", "bench-receiver-down")
 
 
 def receivers(run: Run, pool: Pool) -> dict:
-    """Logout p50 over HTTP with three receivers against none, each logout timed with the
-    worker idle, on the API server of `events` with its Celery worker and beat running
-    throughout (same timings). Three receivers are registered by `add_resource_server`:
-    two reference resource servers, processes of their own that take every event, and one
-    down (a loopback port nothing listens on: every push is refused and retried, backoff up
-    to 1 s). The sides differ only in the receivers' `enabled` flag, set in the database
-    between rounds: with none enabled a logout queues nothing; with three, it writes three
-    outbox rows in its transaction, which the worker delivers after it has answered. Paced
-    (the judged ratio): before each timed logout, on both sides alike, the bench lets 200
-    ms pass since the previous logout ended (delivering its events takes some 70 ms with
-    three; on this VM a request after a longer idle is slower, so both sides get the same
-    gap), then polls the outbox every 5 ms on one database connection of its own until no
-    event (revocation or heartbeat) waits for the two enabled receivers that are up (what
-    waits for the down one backs off and is not waited for; the wait is capped at 5 s, and
-    a cap hit is counted), then pauses 20 ms more for the worker and the resource servers
-    to finish what follows a delivery. So the delivery of one logout's events does not
-    overlap the next timed logout: the paced ratio is what the revoking request itself
-    costs with receivers (its two extra statements, and whatever background work the
-    cores still do: the beat's dispatch tick, heartbeats, retries to the down receiver),
-    which is what "delivery never slows the revoking request" claims; not that delivery is
-    free. Back to back
-    (reported, not judged): the same logouts with no wait, so each competes with the
-    delivery of the ones before it for this machine's cores. Timing starts once both
-    resource servers have heard a heartbeat (the worker delivers to them) and the warm-up
-    logouts' events are delivered. The sessions are opened beforehand by the session
-    service as a login opens them (`bench.inside.mint`, without the login's password
-    check, which is not measured); each round times 20 `POST /auth/logout` per side (5
-    quick; access and refresh token, a fresh connection each) and takes their p50; the
-    four sides (paced none and three, back-to-back none and three) alternate A B C D D C B
-    A; per side the median over rounds. Each side ends by waiting, untimed, until its own
-    events are delivered. Beside it, per logout: the CPU of gunicorn's processes (app)
-    while the logouts ran; the CPU the worker (with its beat) and the two resource servers
-    spent from the side's start to its end (waits and final delivery included, in clock
-    ticks), and of it what they spent while the timed logouts ran (their threads'
-    schedstat, in nanoseconds); on this machine they share its cores with the API and
-    PostgreSQL. Afterwards the revocations the two resource servers took are counted from
-    their logs, against the two per logout expected.
+    """Logout p50 over HTTP with three receivers against none, each logout timed with the worker
+    idle, on the API server of `events` with its Celery worker and beat running throughout, with
+    the product's timings (a heartbeat every 10 s, the outbox polled every 0.25 s, backoff up to
+    600 s: `events` shortens them to wait less). Three receivers are registered by
+    `add_resource_server`: two reference resource servers, processes of their own that take
+    every event, and one down (a loopback port nothing listens on: every push is refused and
+    retried with backoff). The sides differ only in the receivers' `enabled` flag, set in the
+    database between rounds. On both sides a logout writes one notice in its transaction, which
+    the worker fans out after it has answered: into nothing with none enabled, into three outbox
+    events with three, which it then delivers. Paced (the judged ratio): before each timed
+    logout, on both sides alike, the bench lets 200 ms pass since the previous logout ended
+    (delivering its events takes some 70 ms with three; on this VM a request after a longer idle
+    is slower, so both sides get the same gap), then polls the outbox every 5 ms on one database
+    connection of its own until no notice waits to be fanned out and no event (revocation or
+    heartbeat) waits for the two enabled receivers that are up (what waits for the down one
+    backs off and is not waited for; the wait is capped at 5 s, and a cap hit is counted), then
+    pauses 20 ms more for the worker and the resource servers to finish what follows a delivery.
+    So the delivery of one logout's events does not overlap the next timed logout: the paced
+    ratio is what the revoking request itself costs with receivers (nothing more in its own
+    statements, and whatever background work the cores still do: the beat's dispatch tick,
+    heartbeats, retries to the down receiver), which is what "delivery never slows the revoking
+    request" claims; not that delivery is free. Back to back (reported, not judged): the same
+    logouts with no wait, so each competes with the delivery of the ones before it for this
+    machine's cores. Timing starts once both resource servers have heard a heartbeat (the worker
+    delivers to them) and the warm-up logouts' events are delivered. The sessions are opened
+    beforehand by the session service as a login opens them (`bench.inside.mint`, without the
+    login's password check, which is not measured); each round times 20 `POST /auth/logout` per
+    side (5 quick; access and refresh token, a fresh connection each) and takes their p50; the
+    four sides (paced none and three, back-to-back none and three) alternate A B C D D C B A;
+    per side the median over rounds. Each side ends by waiting, untimed, until its own events
+    are delivered. Beside it, per logout: the CPU of gunicorn's processes (app) while the
+    logouts ran; the CPU the worker (with its beat) and the two resource servers spent from the
+    side's start to its end (waits and final delivery included, in clock ticks), and of it what
+    they spent while the timed logouts ran (their threads' schedstat, in nanoseconds); on this
+    machine they share its cores with the API and PostgreSQL. Afterwards the revocations the two
+    resource servers took are counted from their logs, against the two per logout expected.
     """
     v = run.volumes
     server, issuer = stack.events_api(run, pool)
@@ -124,7 +123,9 @@ def receivers(run: Run, pool: Pool) -> dict:
         with stack.scratch(run) as scratch:
             with ExitStack() as processes:
                 up = _receivers(run, issuer, names, scratch, processes)
-                worker = processes.enter_context(stack.worker(run, v.main_db, scratch, issuer))
+                worker = processes.enter_context(
+                    stack.worker(run, v.main_db, scratch, issuer, stack.PRODUCT_TIMINGS)
+                )
                 background.extend([worker, *up.values()])
                 outbox.append(
                     processes.enter_context(
@@ -136,7 +137,7 @@ def receivers(run: Run, pool: Pool) -> dict:
                 for enabled in (False, True):
                     stack.set_enabled(v.main_db, names, enabled)
                     logout()  # warm-up
-                idle()
+                    idle()  # its notice fanned out while the flag still holds
                 rounds = alternate(
                     v.rounds,
                     {name: partial(side, *flags) for name, flags in sides.items()},
@@ -173,7 +174,9 @@ def _receivers(
         port = free_port()
         credentials = stack.register(run, name, f"{stack.url(port)}/events")
         log = scratch / f"{name}.log"
-        up[port] = processes.enter_context(stack.reference(issuer, credentials, port, log))
+        up[port] = processes.enter_context(
+            stack.reference(issuer, credentials, port, log, stack.PRODUCT_TIMINGS)
+        )
     # Nothing listens there: every push is refused at once.
     stack.register(run, names[-1], f"{stack.url(free_port())}/events")
     return up
@@ -193,14 +196,15 @@ def _idle(conn: psycopg.Connection, names: list[str], since: float = 0.0) -> tup
     """Until GAP_SECONDS have passed since `since` (a perf_counter); then until no event
     waits for these receivers while they are enabled (the worker sends to enabled ones
     alone), polled on `conn`, at most IDLE_CAP seconds; then SETTLE_SECONDS more. The
-    seconds the outbox was waited for after the gap, and whether the cap was hit."""
+    seconds the outbox was waited for after the gap, and whether the cap was hit. A notice
+    not yet fanned out counts as waiting: it is about to become events."""
     time.sleep(max(0.0, since + GAP_SECONDS - time.perf_counter()))
     started = time.perf_counter()
     capped = False
     while conn.execute(
         "SELECT EXISTS (SELECT 1 FROM accounts_outboxevent e JOIN accounts_resourceserver r "
         "ON r.id = e.receiver_id WHERE r.name = ANY(%s) AND r.enabled "
-        "AND e.state = 'pending')",
+        "AND e.state = 'pending') OR EXISTS (SELECT 1 FROM accounts_pushnotice)",
         [names],
     ).fetchone()[0]:
         if time.perf_counter() - started > IDLE_CAP:
@@ -220,12 +224,13 @@ def _drain(database: str, names: list[str], timeout: float = 10) -> None:
 
 
 def _waiting(database: str, names: list[str]) -> int:
-    """Revocations queued for these receivers and not sent yet."""
+    """Revocations queued for these receivers and not sent yet, and notices not yet
+    fanned out."""
     with psycopg.connect(database_url(database)) as conn:
         (waiting,) = conn.execute(
-            "SELECT count(*) FROM accounts_outboxevent e JOIN accounts_resourceserver r "
+            "SELECT (SELECT count(*) FROM accounts_outboxevent e JOIN accounts_resourceserver r "
             "ON r.id = e.receiver_id WHERE r.name = ANY(%s) AND e.kind = 'session_revoked' "
-            "AND e.state = 'pending'",
+            "AND e.state = 'pending') + (SELECT count(*) FROM accounts_pushnotice)",
             [names],
         ).fetchone()
     return waiting
