@@ -65,8 +65,10 @@ INITIATED_BY = {
 }
 # Events delivered to one receiver per hold of it; then another worker may take a turn.
 BATCH = 100
-# Notices fanned out per transaction.
-FAN_OUT_BATCH = 500
+# Notices fanned out per transaction. A notice names at most REVOKE_CHUNK (500) sessions,
+# so one transaction writes at most 10,000 events a receiver, however many sessions an
+# admin ends at once; a logout's notice names one.
+FAN_OUT_BATCH = 20
 
 
 def receivers():
