@@ -69,6 +69,10 @@ BATCH = 100
 # so one transaction writes at most 10,000 events a receiver, however many sessions an
 # admin ends at once; a logout's notice names one.
 FAN_OUT_BATCH = 20
+# A receiver hears of the sessions that end once it is registered, and of those that ended
+# up to this long before (app servers' clocks may differ by as much): so a backlog of
+# notices left while no worker ran does not flood a receiver registered since.
+REGISTRATION_SKEW = timedelta(minutes=1)
 
 
 def receivers():
@@ -110,14 +114,17 @@ def fan_out() -> int:
     Each batch is one transaction: the events are written and the notices deleted
     together, so a notice is fanned out once. Its rows are locked first, so a second
     worker doing the same waits, then skips what the first deleted: the events are
-    queued in the order the notices were written. A receiver registered or disabled
-    since a notice was written is told according to what it is now.
+    queued in the order the notices were written. A receiver disabled since a notice was
+    written is not told; one registered since is not told either (REGISTRATION_SKEW).
     """
     done = 0
     while True:
         with transaction.atomic():
             notices = list(PushNotice.objects.select_for_update().order_by("id")[:FAN_OUT_BATCH])
-            targets = list(receivers().values_list("pk", "client_id")) if notices else []
+            if not notices:
+                return done
+            # Who is told: each receiver enabled now, with when it was registered.
+            targets = list(receivers().values_list("pk", "client_id", "created_at"))
             OutboxEvent.objects.bulk_create(
                 (
                     _event(
@@ -125,7 +132,8 @@ def fan_out() -> int:
                     )
                     for notice in notices
                     for subject in notice.subjects
-                    for receiver, audience in targets
+                    for receiver, audience, registered in targets
+                    if registered <= notice.created_at + REGISTRATION_SKEW
                 ),
                 batch_size=BATCH * 10,
             )

@@ -258,6 +258,27 @@ def test_notices_fan_out_in_the_order_written_to_the_receivers_enabled_now(
         assert {event.claims["aud"] for event in queue} == {receiver.record.client_id}
 
 
+def test_a_receiver_registered_since_a_notice_is_not_told_of_it(
+    user, tokens, receivers, time_machine
+):
+    time_machine.move_to(timezone.now(), tick=False)
+    sid = str(Session.objects.get(user=user).pk)
+    Session.objects.filter(user=user).revoke(RevokeReason.LOGOUT)  # no worker runs yet
+    time_machine.shift(push.REGISTRATION_SKEW / 2)  # within what clocks may differ by
+    nearly = Receiver()
+    call_command("add_resource_server", "nearly", "--push-url", nearly.url, stdout=io.StringIO())
+    time_machine.shift(push.REGISTRATION_SKEW)
+    later = Receiver()
+    call_command("add_resource_server", "later", "--push-url", later.url, stdout=io.StringIO())
+    try:
+        deliver_all()
+        assert revoked_sids(nearly) == [sid] and later.received == []
+        assert all(revoked_sids(receiver) == [sid] for receiver in receivers)
+    finally:
+        nearly.close()
+        later.close()
+
+
 @pytest.mark.django_db(transaction=True)
 def test_two_workers_fanning_out_at_once_queue_each_event_once_in_order(
     postgres_only, receivers, monkeypatch
