@@ -22,12 +22,13 @@ import socket
 import ssl
 import threading
 import uuid
+from collections import Counter
 from datetime import datetime, timedelta
 from ipaddress import ip_address
 from urllib.parse import urlsplit
 
 from django.db import transaction
-from django.db.models import Exists, OuterRef, Q, Subquery
+from django.db.models import OuterRef, Q, Subquery
 from django.utils import timezone
 
 from accounts.conf import app_settings
@@ -107,40 +108,57 @@ def credential_changed(user, *, by=None, now: datetime) -> None:
     )
 
 
-def fan_out() -> int:
+def fan_out() -> Counter:
     """Turn the waiting notices into outbox events, an event per enabled receiver per
-    subject, oldest notice first; returns how many notices.
+    subject, oldest notice first; returns how many events of each kind it wrote.
 
     Each batch is one transaction: the events are written and the notices deleted
     together, so a notice is fanned out once. Its rows are locked first, so a second
     worker doing the same waits, then skips what the first deleted: the events are
     queued in the order the notices were written. A receiver disabled since a notice was
     written is not told; one registered since is not told either (REGISTRATION_SKEW).
+    A heartbeat's notice gives each receiver one heartbeat, unless one already waits.
     """
-    done = 0
+    written = Counter()
     while True:
         with transaction.atomic():
             notices = list(PushNotice.objects.select_for_update().order_by("id")[:FAN_OUT_BATCH])
             if not notices:
-                return done
+                return written
             # Who is told: each receiver enabled now, with when it was registered.
             targets = list(receivers().values_list("pk", "client_id", "created_at"))
-            OutboxEvent.objects.bulk_create(
-                (
-                    _event(
-                        receiver, audience, notice.kind, subject, notice.details, notice.created_at
-                    )
-                    for notice in notices
-                    for subject in notice.subjects
-                    for receiver, audience, registered in targets
-                    if registered <= notice.created_at + REGISTRATION_SKEW
-                ),
-                batch_size=BATCH * 10,
+            # Receivers with a heartbeat waiting get no second one.
+            waiting = OutboxEvent.objects.filter(
+                state=PushState.PENDING, kind=PushKind.VERIFICATION
             )
+            beating = set(waiting.values_list("receiver_id", flat=True))
+            events = [event for notice in notices for event in _fan(notice, targets, beating)]
+            OutboxEvent.objects.bulk_create(events, batch_size=BATCH * 10)
             PushNotice.objects.filter(pk__in=[notice.pk for notice in notices]).delete()
-        done += len(notices)
+        written.update(event.kind for event in events)
         if len(notices) < FAN_OUT_BATCH:
-            return done
+            return written
+
+
+def _fan(notice: PushNotice, targets: list[tuple], beating: set) -> list[OutboxEvent]:
+    """The events of one notice: for each of `targets` (pk, client id, registered) that was
+    registered in time, one per subject; a heartbeat only to receivers not in `beating`
+    (those with one waiting), which it joins."""
+    events = []
+    for receiver, audience, registered in targets:
+        if registered > notice.created_at + REGISTRATION_SKEW:
+            continue
+        subjects = notice.subjects
+        if notice.kind == PushKind.VERIFICATION:
+            if receiver in beating:
+                continue
+            beating.add(receiver)
+            subjects = [{"format": "opaque", "id": audience}]
+        events += [
+            _event(receiver, audience, notice.kind, subject, notice.details, notice.created_at)
+            for subject in subjects
+        ]
+    return events
 
 
 def queue_heartbeats(now: datetime | None = None) -> int:
@@ -148,28 +166,15 @@ def queue_heartbeats(now: datetime | None = None) -> int:
 
     Delivered in order, behind every event written before it, a heartbeat proves they
     all arrived, however busy the queue (steady logouts never starve it); and a receiver
-    that cannot be reached collects one waiting heartbeat, not thousands. The notices
-    written before it are fanned out first, so it waits behind their events too.
+    that cannot be reached collects one waiting heartbeat, not thousands. It is a notice
+    like a session's end, fanned out at once: so every session whose end committed
+    before it was written has its events queued ahead of it.
     """
-    fan_out()
     now = now or timezone.now()
-    waiting = OutboxEvent.objects.filter(
-        receiver=OuterRef("pk"), state=PushState.PENDING, kind=PushKind.VERIFICATION
+    PushNotice.objects.create(
+        kind=PushKind.VERIFICATION, subjects=[], details={"state": now.isoformat()}, created_at=now
     )
-    idle = receivers().filter(~Exists(waiting)).values_list("pk", "client_id")
-    events = [
-        _event(
-            receiver,
-            audience,
-            PushKind.VERIFICATION,
-            {"format": "opaque", "id": audience},
-            {"state": now.isoformat()},
-            now,
-        )
-        for receiver, audience in idle
-    ]
-    OutboxEvent.objects.bulk_create(events)
-    return len(events)
+    return fan_out()[PushKind.VERIFICATION]
 
 
 def due_receivers(now: datetime | None = None) -> list[int]:

@@ -61,7 +61,8 @@ class OutboxEvent(models.Model):
 
 
 class PushNotice(models.Model):
-    """What one revocation (or credential change) tells every receiver, not yet fanned out.
+    """What one revocation (or credential change, or heartbeat) tells every receiver, not yet
+    fanned out.
 
     The revoking transaction writes this one row, whatever the number of receivers, and
     reads none of them: registering receivers does not slow it. The worker turns it into
