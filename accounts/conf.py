@@ -33,6 +33,9 @@ DEFAULTS = {
     # How long the revocation list in Redis is believed after a renewal (accounts.revocations);
     # also how long a revocation waits when it cannot reach Redis. 0: always the database.
     "REVOCATION_LIST_SECONDS": 2,
+    # Each process also keeps the ended sessions in memory, pushed through Redis, and skips
+    # the round trip per request while that copy is complete (accounts.revocation_feed).
+    "REVOCATION_FEED": True,
     # Tokens: who issues them (`iss`, and the base of every published URL), for whom.
     "ISSUER": None,
     "AUDIENCE": None,

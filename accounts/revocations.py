@@ -26,6 +26,11 @@ session. Either way, what was acknowledged is refused on the very next request.
 The list speaks only for tokens whose `session_exp` is ahead and whose lifetime is no
 longer than ACCESS_TOKEN_LIFETIME is now (a marker lives as long as today's tokens do).
 
+With REVOCATION_FEED on (the default), each process also keeps the ended sessions in
+memory, pushed to it through Redis, and skips the round trip while that copy is provably
+complete; ending a session then also waits until every process has taken it in
+(accounts.revocation_feed).
+
 Requirements: Redis's `maxmemory-policy` must be `noeviction` (an evicted marker would let
 a token in; a renewal checks, and keeps the list off otherwise). An account deactivated
 by a queryset `update()`, raw SQL or `loaddata` skips the hooks that end its sessions;
@@ -34,7 +39,9 @@ docs/sessions.md).
 """
 
 import hashlib
+import json
 import logging
+import os
 import threading
 import time
 import uuid
@@ -87,12 +94,19 @@ class RevocationList:
         prefix = "{accounts:" + hashlib.sha256(issuer.encode()).hexdigest()[:16] + "}"
         self.epoch_key, self.lock_key = f"{prefix}:epoch", f"{prefix}:renewing"
         self.marker_prefix = f"{prefix}:ended:"
+        # Where session ends are pushed to every process's feed, and where each one's
+        # acknowledgements gather (a list per revocation).
+        self.channel, self.ack_prefix = f"{prefix}:ends", f"{prefix}:ack:"
         self.finish_script = self.redis.register_script(FINISH_SCRIPT)
         # The run this process's connections reach: an epoch from another run (Redis
         # restarted, from a snapshot or a replica) vouches for nothing.
         self.run_id: bytes | None = None
+        # When (time.monotonic()) that run began at the latest.
+        self.run_began = 0.0
         self.broken_until = 0.0
         self.warned = False
+        self._feed = None
+        self._feed_lock = threading.Lock()
 
     def _client(self, url: str, **options) -> Redis:
         return Redis.from_url(
@@ -116,19 +130,41 @@ class RevocationList:
         return f"{self.marker_prefix}{sid}"
 
     def _connected(self, connection) -> None:
-        """On each new connection: the handshake, then the server's run_id (INFO server)."""
+        """On each new connection: the handshake, then the server's run_id and uptime."""
         connection.on_connect()
         connection.send_command("INFO", "server")
         info = connection.read_response()
         text = info.decode() if isinstance(info, bytes) else str(info)
-        for line in text.splitlines():
-            if line.startswith("run_id:"):
-                self.run_id = line.partition(":")[2].strip().encode()
+        fields = dict(line.partition(":")[::2] for line in text.splitlines())
+        run_id = fields.get("run_id", "").strip().encode() or None
+        # Whole seconds: the run began at this moment or up to a second before it.
+        began = time.monotonic() - int(fields.get("uptime_in_seconds", "0").strip() or 0)
+        if run_id != self.run_id:
+            self.run_id, self.run_began = run_id, began
+        else:
+            self.run_began = min(self.run_began, began)
+
+    def feed(self):
+        """This process's feed (accounts.revocation_feed), started on first use; None if off."""
+        feed = self._feed
+        if feed is not None and feed.pid == os.getpid():
+            return feed
+        if not app_settings.REVOCATION_FEED:
+            return None
+        from accounts.revocation_feed import Feed  # it reads this module's functions
+
+        with self._feed_lock:
+            if self._feed is None or self._feed.pid != os.getpid():
+                self._feed = Feed(self)  # a fork keeps no thread: each process its own
+            return self._feed
 
     # --- every request ------------------------------------------------------------
 
     def vouches_for(self, sid: str) -> bool:
         """True if Redis says `sid` is live and may be believed; False means: ask the database."""
+        feed = self.feed()
+        if feed is not None and feed.trusted():
+            return sid not in feed.ended
         if time.monotonic() < self.broken_until:
             return False
         try:
@@ -145,18 +181,47 @@ class RevocationList:
     # --- every session end ----------------------------------------------------------
 
     def mark(self, sids: list[str]) -> None:
-        """Mark ended sessions before the response goes; if Redis cannot take it, wait
-        until no epoch that lacks them can exist (see the module's docstring)."""
+        """Mark ended sessions and push them to every feed before the response goes; if
+        Redis cannot take it, wait until no epoch and no feed that lacks them can be
+        believed (see the module's docstring and accounts.revocation_feed)."""
         deadline = time.monotonic() + lifetime_seconds() + 0.1
+        ack = f"{self.ack_prefix}{uuid.uuid4().hex}"
         while True:
             try:
-                self._set_markers(self.redis.pipeline(transaction=False), sids).execute()
-                return
+                pipeline = self._set_markers(self.redis.pipeline(transaction=False), sids)
+                pipeline.publish(self.channel, json.dumps({"sids": sids, "ack": ack}))
+                *_, receivers = pipeline.execute()
+                break
             except RedisError as error:
                 self._break(error)
             if time.monotonic() >= deadline:
                 return
             time.sleep(min(0.1, max(0.0, deadline - time.monotonic())))
+        self._await_feeds(ack, receivers)
+
+    def _await_feeds(self, ack: str, receivers: int) -> None:
+        """Wait until the `receivers` feeds PUBLISH reached took the sessions in, or until
+        any feed that did not can no longer be believed (its lease has passed)."""
+        lease_ends = time.monotonic() + lifetime_seconds() / 2 + 0.1
+        taken = 0
+        try:
+            while taken < receivers and (left := lease_ends - time.monotonic()) > 0:
+                # Below the socket's timeout, so Redis answers first.
+                if self.redis.blpop([ack], timeout=max(0.01, min(left, TIMEOUT_SECONDS / 2))):
+                    taken += 1
+        except RedisError as error:
+            self._break(error)
+        # A feed on a connection to an earlier Redis run was not counted (accounts.revocation_feed).
+        young = time.monotonic() - self.run_began < lifetime_seconds() / 2
+        if taken < receivers or (young and app_settings.REVOCATION_FEED):
+            time.sleep(max(0.0, lease_ends - time.monotonic()))
+
+    def acknowledge(self, ack: str) -> None:
+        """A feed took in what a revocation published (accounts.revocation_feed)."""
+        pipeline = self.redis.pipeline(transaction=False)
+        pipeline.rpush(ack, b"1")
+        pipeline.pexpire(ack, int(lifetime_seconds() * 1000) + 1000)
+        pipeline.execute()
 
     # --- renewal --------------------------------------------------------------------
 
@@ -178,7 +243,8 @@ class RevocationList:
             server = self.redis.info("server")
             if not self._memory_is_safe():
                 return False
-            since = _since(epoch, began_ms)
+            last = int(epoch) / 1000 if epoch is not None else None
+            since = replay_from(last, began_ms / 1000)
             pipeline = self._set_markers(self.redis.pipeline(transaction=False), ended_since(since))
             pipeline.execute()
             done = self.finish_script(
@@ -285,9 +351,18 @@ def ended_since(since: datetime) -> list[str]:
     return [str(sid) for sid in ended.values_list("session_id", flat=True) if sid]
 
 
-def _since(epoch: bytes | None, began_ms: int) -> datetime:
-    began = datetime.fromtimestamp(began_ms / 1000, UTC)
-    if epoch is None:
-        # Cold: every session whose tokens may still be live.
-        return began - token_lifetime() - REPLAY_OVERLAP
-    return datetime.fromtimestamp(int(epoch) / 1000, UTC) - REPLAY_OVERLAP
+def replay_from(last: float | None, now: float) -> datetime:
+    """Where a replay of the record starts (times in seconds since the epoch): a little
+    before the `last` one began, or when it is None (cold), early enough for every session
+    whose tokens may still be live."""
+    if last is None:
+        return datetime.fromtimestamp(now, UTC) - token_lifetime() - REPLAY_OVERLAP
+    return datetime.fromtimestamp(last, UTC) - REPLAY_OVERLAP
+
+
+def stop_feeds() -> None:
+    """Stop every feed this process started (tests; a process's own exit does it too)."""
+    for found in list(_lists.values()):
+        if found._feed is not None:
+            found._feed.stop()
+            found._feed = None

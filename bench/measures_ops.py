@@ -78,23 +78,27 @@ def instances(run: Run, pool: Pool) -> dict:
     (200 in the full run): log in on A and call B with the access token (200), log out on
     A, then at once call B with the same access token, and refresh on B with the
     logged-out refresh token. Reported: B's statuses after the logouts (each must be 401
-    with the logged-out message), the wall time from A's answer to B's, and how many
-    `MGET`s the run's Redis served meanwhile (B decided by the revocation list, not only by
-    the database).
+    with the logged-out message), the wall time from A's answer to B's, the logouts' p50
+    on A (each waits for every process's feed to acknowledge), and how many `MGET`s and
+    `PUBLISH`es the run's Redis served meanwhile (B decides from its workers' feeds, and
+    reads the list in Redis only while a feed is not yet trusted).
     """
     port_a, port_b = pool.get(run.volumes.main_db).port, pool.get(run.volumes.main_db, "b").port
     body = {"username": BENCH_USERNAME, "password": run.password}
     ours = SIDES["ours"]
     redis = Redis.from_url(run.env["REDIS_URL"])
-    mgets = redis.info("commandstats").get("cmdstat_mget", {}).get("calls", 0)
+    served = _commands_served(redis)
     before, after, refreshed, revoked, delays = Counter(), Counter(), Counter(), 0, []
+    logouts = []
     for _ in range(run.volumes.instance_logouts):
         tokens = request(port_a, "POST", "/auth/login", body=body).body
         access, refresh = tokens["access_token"], tokens["refresh_token"]
         before[request(port_b, "GET", ours.todos, token=access).status] += 1
+        logout_began = time.perf_counter()
         logout = request(
             port_a, "POST", "/auth/logout", body={"refresh_token": refresh}, token=access
         )
+        logouts.append(time.perf_counter() - logout_began)
         if logout.status != 200:
             raise RuntimeError(f"logout on A answered {logout.status}: {logout.body}")
         logged_out_at = time.perf_counter()
@@ -104,7 +108,7 @@ def instances(run: Run, pool: Pool) -> dict:
         revoked += (answer.body or {}).get("error") == REVOKED
         refresh_b = request(port_b, "POST", ours.refresh, body={ours.refresh_field: refresh})
         refreshed[refresh_b.status] += 1
-    mgets = redis.info("commandstats").get("cmdstat_mget", {}).get("calls", 0) - mgets
+    served = _commands_served(redis) - served
     redis.close()
     return {
         "logouts": run.volumes.instance_logouts,
@@ -114,8 +118,18 @@ def instances(run: Run, pool: Pool) -> dict:
         "b_refresh_after_logout": {str(k): n for k, n in refreshed.items()},
         "b_after_logout_ms_p50": percentile(delays, 50) * 1000,
         "b_after_logout_ms_max": max(delays) * 1000,
-        "redis_mgets": mgets,
+        "logout_ms_p50": percentile(logouts, 50) * 1000,
+        "redis_mgets": served["mget"],
+        "redis_publishes": served["publish"],
     }
+
+
+def _commands_served(redis: Redis) -> Counter:
+    """How many MGETs and PUBLISHes `redis` has served since it started."""
+    stats = redis.info("commandstats")
+    return Counter(
+        {name: stats.get(f"cmdstat_{name}", {}).get("calls", 0) for name in ("mget", "publish")}
+    )
 
 
 def admin(run: Run, pool: Pool) -> dict:

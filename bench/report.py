@@ -140,7 +140,9 @@ def _instances(r: dict) -> tuple:
         f"messages), p50 {r['b_after_logout_ms_p50']:.1f} ms, max "
         f"{r['b_after_logout_ms_max']:.1f} ms after A's answer",
         f"B before: {_statuses(r['b_before_logout'])}; refresh on B after: "
-        f"{_statuses(r['b_refresh_after_logout'])}; Redis served {r['redis_mgets']:,} MGETs",
+        f"{_statuses(r['b_refresh_after_logout'])}; logout p50 on A "
+        f"{r.get('logout_ms_p50', 0):.1f} ms; Redis served {r['redis_mgets']:,} MGETs and "
+        f"{r.get('redis_publishes', 0):,} PUBLISHes",
         "401 every time",
         ok and r["b_refresh_after_logout"] == {"401": n},
     )

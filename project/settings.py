@@ -315,6 +315,7 @@ ACCOUNTS = {
     # reads ended sessions there instead of querying the database (accounts.revocations).
     "REDIS_URL": REDIS_URL or None,
     "REVOCATION_LIST_SECONDS": env.number("REVOCATION_LIST_SECONDS", 2, minimum=0),
+    "REVOCATION_FEED": env.boolean("REVOCATION_FEED", True),
     "SIGNING_ALGORITHM": JWT_ALGORITHM,
     "ISSUER": JWT_ISSUER,
     "AUDIENCE": env.text("JWT_AUDIENCE") or None,

@@ -9,6 +9,9 @@ os.environ.setdefault("ALLOWED_HOSTS", "testserver,localhost,127.0.0.1")
 os.environ.setdefault("SECURE_SSL_REDIRECT", "0")
 os.environ.setdefault("JWT_KEY_ENCRYPTION_KEY", "test-key-encryption-key-" + "k" * 40)
 os.environ.setdefault("JWT_ISSUER", "http://testserver")
+# Off unless a test turns it on (tests/test_revocation_feed.py, the two-server tests): a
+# feed is a thread with connections of its own, which a test must stop.
+os.environ.setdefault("REVOCATION_FEED", "0")
 
 from project.settings import *
 

@@ -1,0 +1,169 @@
+"""Ended sessions in each process's memory, pushed through Redis: no round trip per request.
+
+accounts.revocations keeps the ended sessions in Redis, read once per request. With
+REVOCATION_FEED on, every process that authenticates also keeps them in memory, fed by
+Redis pub/sub, and decides from memory alone while its copy is provably complete:
+
+- **Filled before it is trusted.** The process subscribes, then reads every session ended
+  lately from the security record. An end that committed before that read is in it; one
+  that committed after is published after the subscription stood, so it arrives.
+- **Nothing missed since.** Every LEASE / 4 the process sends PING on its subscription.
+  Redis answers in order, so each message published before a PING was taken in before its
+  PONG: the copy is trusted until LEASE after the last answered PING was sent. It also
+  reads the record again every REVOCATION_LIST_SECONDS / 2, and is trusted only until
+  REVOCATION_LIST_SECONDS after the last such read began.
+- **Acknowledged before the response.** Ending a session publishes its id (with its
+  marker, accounts.revocations); each process subscribed then adds it, then acknowledges.
+  The revoking request waits for as many acknowledgements as PUBLISH counted receivers, or
+  LEASE: by then a process that did not answer (stopped, starved, cut off) no longer
+  trusts its copy. A revocation that cannot publish at all waits REVOCATION_LIST_SECONDS,
+  as it does for its marker: by then every copy still trusted was read again since.
+- **A Redis that restarted** counts only the subscribers of its new run, while one still
+  holding its old connection trusts its copy until LEASE after its last PONG, from the old
+  run. So while a run may be younger than LEASE, every revocation waits LEASE.
+
+Anything else (no subscription yet, a reconnection, a failed read, a process resumed after
+being stopped) and the copy is not trusted: the request goes to the list in Redis, and
+from there to the database, as without the feed. LEASE is REVOCATION_LIST_SECONDS / 2.
+"""
+
+import json
+import logging
+import os
+import threading
+import time
+
+from django.db import DatabaseError, connections
+from redis import Redis
+from redis.backoff import NoBackoff
+from redis.exceptions import RedisError
+from redis.retry import Retry
+
+from accounts import revocations as listed
+
+logger = logging.getLogger("accounts.revocations")
+
+
+class FeedBroken(Exception):
+    """The subscription cannot vouch for the copy any longer: subscribe again."""
+
+
+class Feed:
+    """This process's copy of the ended sessions, and the thread that keeps it, for one
+    accounts.revocations.RevocationList (its Redis and channel). Request threads only read
+    `trusted()` and `ended`; the feed's own thread alone writes them."""
+
+    def __init__(self, revocations) -> None:
+        self.revocations = revocations
+        self.pid = os.getpid()
+        # Session id -> when (time.monotonic()) this process may forget it.
+        self.ended: dict[str, float] = {}
+        self.pong_until = self.read_until = 0.0
+        self.read_at: float | None = None  # wall clock of the last read of the record
+        self.connects = 0
+        self.stopping = threading.Event()
+        self.client = Redis.from_url(
+            revocations.url,
+            socket_connect_timeout=listed.TIMEOUT_SECONDS,
+            socket_timeout=listed.TIMEOUT_SECONDS,
+            # Never a silent reconnection: it would miss what was published meanwhile.
+            retry=Retry(NoBackoff(), 0),
+            redis_connect_func=self._connected,
+        )
+        self.thread = threading.Thread(target=self._run, name="revocation-feed", daemon=True)
+        self.thread.start()
+
+    # --- request threads ------------------------------------------------------------
+
+    def trusted(self) -> bool:
+        now = time.monotonic()
+        return now < self.pong_until and now < self.read_until
+
+    # --- the feed's thread ----------------------------------------------------------
+
+    def stop(self) -> None:
+        self.stopping.set()
+        self.thread.join(5)
+
+    def _connected(self, connection) -> None:
+        self._distrust()
+        self.connects += 1
+        connection.on_connect()
+
+    def _distrust(self) -> None:
+        self.pong_until = self.read_until = 0.0
+
+    def _run(self) -> None:
+        try:
+            while not self.stopping.is_set():
+                try:
+                    self._follow()
+                except (FeedBroken, RedisError, DatabaseError, OSError) as error:
+                    self._distrust()
+                    logger.warning("Revocation feed interrupted, reading Redis: %s", error)
+                    connections.close_all()
+                self.stopping.wait(listed.BREAK_SECONDS)
+        finally:
+            self._distrust()
+            connections.close_all()  # this thread's own connections
+
+    def _follow(self) -> None:
+        """Subscribe, fill the copy, then keep it until something breaks or stop()."""
+        pubsub = self.client.pubsub()
+        try:
+            pubsub.subscribe(self.revocations.channel)
+            connects = self.connects
+            deadline = time.monotonic() + listed.TIMEOUT_SECONDS
+            while (message := pubsub.get_message(timeout=0.05)) is None or message[
+                "type"
+            ] != "subscribe":
+                if time.monotonic() > deadline:
+                    raise FeedBroken("no confirmation of the subscription")
+            # The subscription stands in Redis: what commits from here on arrives.
+            self._read(cold=True)
+            lease = listed.lifetime_seconds() / 2
+            next_ping = next_read = time.monotonic()
+            next_read += listed.lifetime_seconds() / 2
+            while not self.stopping.is_set():
+                now = time.monotonic()
+                if now >= next_ping:
+                    pubsub.ping(repr(now))  # the PONG brings back when it was sent
+                    next_ping = now + lease / 4
+                if now >= next_read:
+                    self._read(cold=False)
+                    next_read = now + listed.lifetime_seconds() / 2
+                wait = max(0.0, min(next_ping, next_read) - time.monotonic())
+                message = pubsub.get_message(timeout=wait)
+                if self.connects != connects:
+                    raise FeedBroken("the subscription reconnected")
+                if message is None:
+                    continue
+                if message["type"] == "pong":
+                    self.pong_until = float(message["data"]) + lease
+                elif message["type"] == "message":
+                    self._take(message["data"])
+        finally:
+            pubsub.close()
+
+    def _take(self, data: bytes) -> None:
+        """Add the ended sessions one message names, then acknowledge them."""
+        try:
+            message = json.loads(data)
+            sids, ack = [str(sid) for sid in message["sids"]], str(message["ack"])
+        except (ValueError, TypeError, KeyError):
+            raise FeedBroken("a message that is not the list's") from None
+        forget_at = time.monotonic() + listed.marker_seconds()
+        for sid in sids:
+            self.ended[sid] = forget_at
+        self.revocations.acknowledge(ack)
+
+    def _read(self, *, cold: bool) -> None:
+        """Read the ended sessions from the record: all that may have live tokens when
+        `cold`, else those since the last read (with its overlap); forget the expired."""
+        began, wall = time.monotonic(), time.time()
+        found = listed.ended_since(listed.replay_from(None if cold else self.read_at, wall))
+        forget_at = time.monotonic() + listed.marker_seconds()
+        kept = {sid: until for sid, until in self.ended.items() if until > began}
+        kept.update(dict.fromkeys(found, forget_at))
+        self.ended, self.read_at = kept, wall
+        self.read_until = began + listed.lifetime_seconds()
