@@ -61,6 +61,7 @@ class Feed:
         self.pong_until = self.read_until = 0.0
         self.read_at: float | None = None  # wall clock of the last read of the record
         self.connects = 0
+        self.interrupted = False
         self.stopping = threading.Event()
         self.client = Redis.from_url(
             revocations.url,
@@ -99,13 +100,21 @@ class Feed:
                 try:
                     self._follow()
                 except (FeedBroken, RedisError, DatabaseError, OSError) as error:
-                    self._distrust()
-                    logger.warning("Revocation feed interrupted, reading Redis: %s", error)
-                    connections.close_all()
+                    self._interrupted(error)
+                except Exception as error:  # never a dead thread: it would only ever distrust
+                    logger.exception("Revocation feed failed")
+                    self._interrupted(error)
                 self.stopping.wait(listed.BREAK_SECONDS)
         finally:
             self._distrust()
             connections.close_all()  # this thread's own connections
+
+    def _interrupted(self, error: Exception) -> None:
+        self._distrust()
+        connections.close_all()
+        if not self.interrupted:  # once per outage, not once a second
+            logger.warning("Revocation feed interrupted, reading Redis meanwhile: %s", error)
+        self.interrupted = True
 
     def _follow(self) -> None:
         """Subscribe, fill the copy, then keep it until something breaks or stop()."""
@@ -121,6 +130,7 @@ class Feed:
                     raise FeedBroken("no confirmation of the subscription")
             # The subscription stands in Redis: what commits from here on arrives.
             self._read(cold=True)
+            self.interrupted = False
             lease = listed.lifetime_seconds() / 2
             next_ping = next_read = time.monotonic()
             next_read += listed.lifetime_seconds() / 2
@@ -139,7 +149,7 @@ class Feed:
                 if message is None:
                     continue
                 if message["type"] == "pong":
-                    self.pong_until = float(message["data"]) + lease
+                    self.pong_until = _sent_at(message["data"]) + lease
                 elif message["type"] == "message":
                     self._take(message["data"])
         finally:
@@ -167,3 +177,11 @@ class Feed:
         kept.update(dict.fromkeys(found, forget_at))
         self.ended, self.read_at = kept, wall
         self.read_until = began + listed.lifetime_seconds()
+
+
+def _sent_at(data: bytes) -> float:
+    """When the PING this PONG answers was sent, as the PING carried it."""
+    try:
+        return float(data)
+    except ValueError:
+        raise FeedBroken("a PONG to no PING of this feed's") from None
