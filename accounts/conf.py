@@ -1,14 +1,16 @@
-"""The app's settings: one dict, `settings.ACCOUNTS`, every key with a default, read at call time.
+"""The app's settings: one dict, `settings.ACCOUNTS`, every key with a default.
 
 A project sets only what it changes, e.g. ``ACCOUNTS = {"ISSUER": "https://api.example.com"}``.
-Values are read on each access, never captured at import, so `override_settings` and the
-`settings` test fixture work as they do for Django's own settings.
+A value is worked out on first use and kept, as DRF's `api_settings` does, until Django
+says a setting changed (`setting_changed`): `override_settings` and the `settings` test
+fixture work as they do for Django's own settings, and a request pays an attribute read.
 """
 
 from datetime import timedelta
 
 from django.conf import settings
 from django.core.exceptions import ImproperlyConfigured
+from django.core.signals import setting_changed
 
 DEFAULTS = {
     # Sessions.
@@ -65,12 +67,19 @@ class AppSettings:
     """`app_settings.NAME`: settings.ACCOUNTS["NAME"], or its default."""
 
     def __getattr__(self, name: str):
+        """Only for a setting not worked out yet (or since a change): it is kept after."""
         if name not in DEFAULTS:
             raise AttributeError(f"ACCOUNTS has no setting {name!r}")
         value = getattr(settings, "ACCOUNTS", {}).get(name, DEFAULTS[name])
-        # Read on every request: a dict lookup, not a getattr that misses and raises.
         resolve = RESOLVERS.get(name)
-        return resolve(self, value) if resolve else value
+        value = resolve(self, value) if resolve else value
+        setattr(self, name, value)
+        return value
+
+    def reload(self) -> None:
+        """Forget every value worked out: the next use reads settings.ACCOUNTS again."""
+        for name in DEFAULTS:
+            self.__dict__.pop(name, None)
 
     def _resolve_throttle_rates(self, rates: dict) -> dict:
         # A project that sets some rates keeps the defaults of the others.
@@ -99,3 +108,12 @@ RESOLVERS = {
 }
 
 app_settings = AppSettings()
+
+
+def _setting_changed(*, setting: str, **kwargs) -> None:
+    # DEBUG too: ISSUER and REFRESH_COOKIE_SECURE are worked out from it.
+    if setting in ("ACCOUNTS", "DEBUG"):
+        app_settings.reload()
+
+
+setting_changed.connect(_setting_changed)
