@@ -3,8 +3,9 @@
 It authenticates the same bearer token with the same checks as ours, the cheapest honest
 way: PyJWT verifies the signature (with the key and algorithm stock SimpleJWT has in
 bench.settings: the run's RS256 public key, or the HS* secret), expiry and issuer; then
-the same revocation check as ours, the product's own (`may_vouch_for` on the claims, one
-`MGET` by `RevocationList.vouches_for`); only if that cannot vouch, one query joins the
+the same revocation check as ours, the product's own (`may_vouch_for` on the claims, then
+`RevocationList.vouches_for`: the process's feed, or one `MGET` while the feed cannot be
+trusted); only if that cannot vouch, one query joins the
 token's session to its user and checks it is live. Then the todo query, and the list's
 JSON by hand. The bench checks that its body is byte for byte the body of `/todos` before
 measuring it.

@@ -69,12 +69,13 @@ def mint(run: Run, database: str, ours: int = 0, stock: int = 0, env: dict | Non
 
 def todos(run: Run, pool: Pool) -> dict:
     """`GET /todos` of a user with 20 todos under wrk, a connection per server thread: ours
-    (`/todos`, the revocation list in the run's own Redis), stock (`/stock/todos`, the same
-    `TodoViewSet` behind SimpleJWT's `JWTAuthentication`), stateless (`/stateless/todos`,
-    the same view behind SimpleJWT's `JWTStatelessUserAuthentication`, filtered by the
-    token's user id: no query, no revocation) and the floor (`/floor/todos`, bench/floor.py:
-    PyJWT, the same revocation check as ours, raw SQL, no DRF), whose bodies are first
-    checked byte for byte against ours. Each round runs the sides forward then backward
+    (`/todos`, each worker's feed of ended sessions, fed by the run's own Redis), stock
+    (`/stock/todos`, the same `TodoViewSet` behind SimpleJWT's `JWTAuthentication`),
+    stateless (`/stateless/todos`, the same view behind SimpleJWT's
+    `JWTStatelessUserAuthentication`, filtered by the token's user id: no query, no
+    revocation) and the floor (`/floor/todos`, bench/floor.py: PyJWT, the same revocation
+    check as ours, raw SQL, no DRF), whose bodies are first checked byte for byte against
+    ours. Each round runs the sides forward then backward
     (A B C D D C B A). CPU per request: user + system CPU of gunicorn's processes (app),
     plus that of PostgreSQL's backends and the run's redis-server (app + db), over the
     requests wrk completed; per side the median over rounds. Throughput on this shared VM
