@@ -3,6 +3,7 @@
 import pytest
 
 from todos.models import Todo
+from todos.views import STREAM_CHUNK
 
 NOT_FOUND = {"error": "Todo not found", "code": "todo_not_found"}
 PUT_REQUIRED = "Invalid request. 'title', 'done', and 'description' fields are required."
@@ -16,6 +17,37 @@ def todo(user):
 @pytest.fixture
 def others_todo(other_user):
     return Todo.objects.create(owner=other_user, title="Secret plan")
+
+
+def test_first_of_is_the_orm_query_in_fewer_steps(user, other_user):
+    """GET /todos with no parameters lists Todo.objects.first_of(): the same rows, fields
+    and order as the ORM's query, of that owner only, at most `count` of them."""
+    for number in range(7):
+        Todo.objects.create(owner=(user, other_user)[number % 2], title=f"t{number}", done=True)
+    Todo.objects.filter(title="t2").update(description=None)
+    fields = [field.attname for field in Todo._meta.concrete_fields]
+
+    def rows(todos):
+        return [[getattr(todo, name) for name in fields] for todo in todos]
+
+    for count in (1, 3, 10):
+        orm = Todo.objects.filter(owner_id=user.pk).order_by("id")[:count]
+        assert rows(Todo.objects.first_of(user.pk, count)) == rows(orm)
+    assert len(Todo.objects.first_of(user.pk, 10)) == 4
+
+
+def test_an_unfiltered_list_takes_first_of_and_a_filtered_one_still_filters(
+    auth_client, user, monkeypatch
+):
+    Todo.objects.create(owner=user, title="open")
+    Todo.objects.create(owner=user, title="closed", done=True)
+    first_of, calls = Todo.objects.first_of, []
+    monkeypatch.setattr(Todo.objects, "first_of", lambda *a: calls.append(a) or first_of(*a))
+    assert [t["title"] for t in auth_client.get("/todos").json()] == ["open", "closed"]
+    assert calls == [(user.pk, STREAM_CHUNK + 1)]
+    assert [t["title"] for t in auth_client.get("/todos?done=true").json()] == ["closed"]
+    assert [t["title"] for t in auth_client.get("/todos?limit=1").json()] == ["open"]
+    assert len(calls) == 1
 
 
 def test_list_is_bare_array_of_own_todos(auth_client, todo, others_todo):
