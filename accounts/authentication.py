@@ -12,7 +12,8 @@ from rest_framework_simplejwt.exceptions import ExpiredTokenError, TokenError
 
 from accounts.exceptions import REALM_HEADER, AccessTokenExpired, InvalidAccessToken, SessionRevoked
 from accounts.models import Session, SessionKind
-from accounts.revocations import may_vouch_for, revocation_list
+from accounts.revocation_window import may_vouch_for
+from accounts.revocations import revocation_list
 from accounts.tokens import SESSION_CLAIM, SessionAccessToken
 
 

@@ -39,6 +39,7 @@ from redis.backoff import NoBackoff
 from redis.exceptions import RedisError
 from redis.retry import Retry
 
+from accounts import revocation_window as window
 from accounts import revocations as listed
 
 logger = logging.getLogger("accounts.revocations")
@@ -131,9 +132,9 @@ class Feed:
             # The subscription stands in Redis: what commits from here on arrives.
             self._read(cold=True)
             self.interrupted = False
-            lease = listed.lifetime_seconds() / 2
+            lease = window.lifetime_seconds() / 2
             next_ping = next_read = time.monotonic()
-            next_read += listed.lifetime_seconds() / 2
+            next_read += window.lifetime_seconds() / 2
             while not self.stopping.is_set():
                 now = time.monotonic()
                 if now >= next_ping:
@@ -141,7 +142,7 @@ class Feed:
                     next_ping = now + lease / 4
                 if now >= next_read:
                     self._read(cold=False)
-                    next_read = now + listed.lifetime_seconds() / 2
+                    next_read = now + window.lifetime_seconds() / 2
                 wait = max(0.0, min(next_ping, next_read) - time.monotonic())
                 message = pubsub.get_message(timeout=wait)
                 if self.connects != connects:
@@ -162,7 +163,7 @@ class Feed:
             sids, ack = [str(sid) for sid in message["sids"]], str(message["ack"])
         except (ValueError, TypeError, KeyError):
             raise FeedBroken("a message that is not the list's") from None
-        forget_at = time.monotonic() + listed.marker_seconds()
+        forget_at = time.monotonic() + window.marker_seconds()
         for sid in sids:
             self.ended[sid] = forget_at
         self.revocations.acknowledge(ack)
@@ -171,12 +172,12 @@ class Feed:
         """Read the ended sessions from the record: all that may have live tokens when
         `cold`, else those since the last read (with its overlap); forget the expired."""
         began, wall = time.monotonic(), time.time()
-        found = listed.ended_since(listed.replay_from(None if cold else self.read_at, wall))
-        forget_at = time.monotonic() + listed.marker_seconds()
+        found = window.ended_since(window.replay_from(None if cold else self.read_at, wall))
+        forget_at = time.monotonic() + window.marker_seconds()
         kept = {sid: until for sid, until in self.ended.items() if until > began}
         kept.update(dict.fromkeys(found, forget_at))
         self.ended, self.read_at = kept, wall
-        self.read_until = began + listed.lifetime_seconds()
+        self.read_until = began + window.lifetime_seconds()
 
 
 def _sent_at(data: bytes) -> float:

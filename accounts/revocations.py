@@ -45,7 +45,6 @@ import os
 import threading
 import time
 import uuid
-from datetime import UTC, datetime, timedelta
 
 from django.db import DatabaseError
 from redis import Redis
@@ -53,10 +52,9 @@ from redis.backoff import NoBackoff
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import RedisError
 from redis.retry import Retry
-from rest_framework_simplejwt import settings as simplejwt
 
+from accounts import revocation_window as window
 from accounts.conf import app_settings
-from accounts.tokens import SESSION_EXPIRY_CLAIM
 
 logger = logging.getLogger("accounts.revocations")
 
@@ -64,9 +62,6 @@ logger = logging.getLogger("accounts.revocations")
 TIMEOUT_SECONDS = 0.25
 # After a failure, this process leaves Redis alone for this long (the database decides).
 BREAK_SECONDS = 1.0
-# How far before the last renewal a replay starts: revoking transactions that committed
-# late, and app servers' clocks that disagree, stay inside it.
-REPLAY_OVERLAP = timedelta(seconds=30)
 # The only eviction policy under which a marker stays until it expires.
 SAFE_POLICY = "noeviction"
 
@@ -174,7 +169,7 @@ class RevocationList:
             return False
         run, _, began = (epoch or b"").partition(b":")
         current = epoch is not None and run == self.run_id
-        if not current or time.time() - int(began) / 1000 > lifetime_seconds() / 2:
+        if not current or time.time() - int(began) / 1000 > window.lifetime_seconds() / 2:
             self.renew(began if current else None)
         return current and ended is None
 
@@ -184,7 +179,7 @@ class RevocationList:
         """Mark ended sessions and push them to every feed before the response goes; if
         Redis cannot take it, wait until no epoch and no feed that lacks them can be
         believed (see the module's docstring and accounts.revocation_feed)."""
-        deadline = time.monotonic() + lifetime_seconds() + 0.1
+        deadline = time.monotonic() + window.lifetime_seconds() + 0.1
         ack = f"{self.ack_prefix}{uuid.uuid4().hex}"
         while True:
             try:
@@ -202,7 +197,7 @@ class RevocationList:
     def _await_feeds(self, ack: str, receivers: int) -> None:
         """Wait until the `receivers` feeds PUBLISH reached took the sessions in, or until
         any feed that did not can no longer be believed (its lease has passed)."""
-        lease_ends = time.monotonic() + lifetime_seconds() / 2 + 0.1
+        lease_ends = time.monotonic() + window.lifetime_seconds() / 2 + 0.1
         taken = 0
         try:
             while taken < receivers and (left := lease_ends - time.monotonic()) > 0:
@@ -212,7 +207,7 @@ class RevocationList:
         except RedisError as error:
             self._break(error)
         # A feed on a connection to an earlier Redis run was not counted (accounts.revocation_feed).
-        young = time.monotonic() - self.run_began < lifetime_seconds() / 2
+        young = time.monotonic() - self.run_began < window.lifetime_seconds() / 2
         if taken < receivers or (young and app_settings.REVOCATION_FEED):
             time.sleep(max(0.0, lease_ends - time.monotonic()))
 
@@ -220,7 +215,7 @@ class RevocationList:
         """A feed took in what a revocation published (accounts.revocation_feed)."""
         pipeline = self.redis.pipeline(transaction=False)
         pipeline.rpush(ack, b"1")
-        pipeline.pexpire(ack, int(lifetime_seconds() * 1000) + 1000)
+        pipeline.pexpire(ack, int(window.lifetime_seconds() * 1000) + 1000)
         pipeline.execute()
 
     # --- renewal --------------------------------------------------------------------
@@ -235,7 +230,7 @@ class RevocationList:
         """
         token = uuid.uuid4().hex
         try:
-            lock = int(lifetime_seconds() * 500)
+            lock = int(window.lifetime_seconds() * 500)
             if not self.redis.set(self.lock_key, token, nx=True, px=lock):
                 return False
             seconds, micros = self.redis.time()
@@ -244,15 +239,17 @@ class RevocationList:
             if not self._memory_is_safe():
                 return False
             last = int(epoch) / 1000 if epoch is not None else None
-            since = replay_from(last, began_ms / 1000)
-            pipeline = self._set_markers(self.redis.pipeline(transaction=False), ended_since(since))
+            since = window.replay_from(last, began_ms / 1000)
+            pipeline = self._set_markers(
+                self.redis.pipeline(transaction=False), window.ended_since(since)
+            )
             pipeline.execute()
             done = self.finish_script(
                 keys=[self.lock_key, self.epoch_key],
                 args=[
                     token,
                     f"{server['run_id']}:{began_ms}",
-                    began_ms + int(lifetime_seconds() * 1000),
+                    began_ms + int(window.lifetime_seconds() * 1000),
                 ],
             )
         except RedisError as error:
@@ -276,7 +273,7 @@ class RevocationList:
         return False
 
     def _set_markers(self, pipeline, sids):
-        ttl = marker_seconds()
+        ttl = window.marker_seconds()
         for sid in sids:
             pipeline.set(self.marker(sid), b"1", ex=ttl)
         return pipeline
@@ -295,7 +292,7 @@ def revocation_list() -> RevocationList | None:
     """The list on REDIS_URL for ISSUER, one per process; None when there is no Redis or
     it is off."""
     url = app_settings.REDIS_URL
-    if not url or not lifetime_seconds():
+    if not url or not window.lifetime_seconds():
         return None
     issuer = app_settings.ISSUER or ""
     found = _lists.get((url, issuer))  # every request: no lock once it exists
@@ -306,58 +303,11 @@ def revocation_list() -> RevocationList | None:
     return found
 
 
-def may_vouch_for(claims) -> bool:
-    """Whether an access token is one the list can speak for: its session's end
-    (`session_exp`) is ahead, and it lives no longer than access tokens do now. A token
-    minted under a longer ACCESS_TOKEN_LIFETIME than today's could outlive its session's
-    marker; the database decides for it."""
-    names = (SESSION_EXPIRY_CLAIM, "iat", "exp")
-    expiry, issued, expires = (claims.get(name) for name in names)
-    if not all(isinstance(value, int) for value in (expiry, issued, expires)):
-        return False
-    return expiry > time.time() and expires - issued <= token_lifetime().total_seconds()
-
-
-def lifetime_seconds() -> float:
-    return app_settings.REVOCATION_LIST_SECONDS
-
-
-def token_lifetime() -> timedelta:
-    """The longest an access token is accepted after it was issued."""
-    leeway = simplejwt.api_settings.LEEWAY
-    if not isinstance(leeway, timedelta):
-        leeway = timedelta(seconds=leeway)
-    return simplejwt.api_settings.ACCESS_TOKEN_LIFETIME + leeway
-
-
-def marker_seconds() -> int:
-    """A marker outlives every access token its session issued before it ended."""
-    return int((token_lifetime() + REPLAY_OVERLAP).total_seconds()) + 1
-
-
 def sessions_ended(sids) -> None:
     """On commit of a revocation: mark its sessions ended (accounts.models.sessions)."""
     revocations = revocation_list()
     if revocations is not None and sids:
         revocations.mark([str(sid) for sid in sids])
-
-
-def ended_since(since: datetime) -> list[str]:
-    """Every session ended at or after `since`, from the security record (which keeps the
-    sessions of deleted users too)."""
-    from accounts.models import EventKind, SecurityEvent
-
-    ended = SecurityEvent.objects.filter(kind=EventKind.SESSION_REVOKED, created_at__gte=since)
-    return [str(sid) for sid in ended.values_list("session_id", flat=True) if sid]
-
-
-def replay_from(last: float | None, now: float) -> datetime:
-    """Where a replay of the record starts (times in seconds since the epoch): a little
-    before the `last` one began, or when it is None (cold), early enough for every session
-    whose tokens may still be live."""
-    if last is None:
-        return datetime.fromtimestamp(now, UTC) - token_lifetime() - REPLAY_OVERLAP
-    return datetime.fromtimestamp(last, UTC) - REPLAY_OVERLAP
 
 
 def stop_feeds() -> None:

@@ -26,7 +26,8 @@ from django.views.decorators.csrf import csrf_exempt
 
 from accounts.conf import app_settings
 from accounts.models import Session, SessionKind
-from accounts.revocations import may_vouch_for, revocation_list
+from accounts.revocation_window import may_vouch_for
+from accounts.revocations import revocation_list
 from todos.models import Todo
 
 SESSION_SQL = (

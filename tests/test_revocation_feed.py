@@ -14,7 +14,7 @@ from django.db import DatabaseError, connection
 from django.test.utils import CaptureQueriesContext
 from redis import Redis
 
-from accounts import revocations
+from accounts import revocation_window, revocations
 from accounts.revocations import revocation_list
 from accounts.signing import token_backend
 from tests.conftest import bearer
@@ -207,7 +207,7 @@ def test_a_feed_that_cannot_read_the_record_stops_being_trusted(fed, monkeypatch
     def unreachable(since):
         raise DatabaseError("the database is away")
 
-    monkeypatch.setattr(revocations, "ended_since", unreachable)
+    monkeypatch.setattr(revocation_window, "ended_since", unreachable)
     wait_until(lambda: not feed.trusted(), timeout=LIST_SECONDS + 1)
     monkeypatch.undo()
 
@@ -216,13 +216,13 @@ def test_a_feed_whose_subscription_is_cut_reads_everything_again(fed, user, monk
     feed = warm_feed()
     # Nothing is read again until this test says so: the reconnection alone must read.
     reads = []
-    monkeypatch.setattr(revocations, "ended_since", lambda since: reads.append(since) or [])
+    monkeypatch.setattr(revocation_window, "ended_since", lambda since: reads.append(since) or [])
     time.sleep(LIST_SECONDS / 2)  # the feed's read in progress, if any, is over
     reads.clear()
     fed.client_kill_filter(_type="pubsub")
     wait_until(lambda: bool(reads) and feed.trusted())
     # A cold read: everything since before any live token was issued.
-    assert time.time() - reads[0].timestamp() > revocations.token_lifetime().total_seconds()
+    assert time.time() - reads[0].timestamp() > revocation_window.token_lifetime().total_seconds()
 
 
 def test_a_message_that_is_not_the_lists_makes_the_feed_subscribe_again(fed):

@@ -13,7 +13,7 @@ from django.db import connection
 from django.test.utils import CaptureQueriesContext
 from redis import Redis
 
-from accounts import revocations
+from accounts import revocation_window, revocations
 from accounts.authentication import session_of, user_of
 from accounts.models import RevokeReason, Session
 from accounts.revocations import revocation_list
@@ -159,14 +159,14 @@ def test_a_flush_during_a_renewal_leaves_the_list_cold(
     listed, api_client, user, login, monkeypatch
 ):
     pair = login(user)
-    replay = revocations.ended_since
+    replay = revocation_window.ended_since
 
     def flushed_meanwhile(since):
         ended = replay(since)
         listed.flushall()  # the lock goes with it
         return ended
 
-    monkeypatch.setattr(revocations, "ended_since", flushed_meanwhile)
+    monkeypatch.setattr(revocation_window, "ended_since", flushed_meanwhile)
     assert get_todos(api_client, pair["access_token"]).status_code == 200
     assert not listed.exists(epoch_key())  # no epoch over markers that may be gone
 
@@ -348,7 +348,7 @@ def test_two_deployments_on_one_redis_never_vouch_for_each_other(
     # same Redis warms its own list first.
     settings.ACCOUNTS = {**settings.ACCOUNTS, "ISSUER": "https://staging.example.com"}
     with monkeypatch.context() as elsewhere:
-        elsewhere.setattr(revocations, "ended_since", lambda since: [])
+        elsewhere.setattr(revocation_window, "ended_since", lambda since: [])
         assert revocation_list().renew(None)
     assert epoch_key() != ours and listed.exists(epoch_key()) and not listed.exists(ours)
     settings.ACCOUNTS = {**settings.ACCOUNTS, "ISSUER": "http://testserver"}
