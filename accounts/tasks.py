@@ -9,7 +9,7 @@ lost by the broker (Redis restarted, a worker killed) is found again on the next
 
 from celery import shared_task
 
-from accounts import push
+from accounts import delivery, push
 
 # A delivery not started within this long is dropped by the broker: the next dispatch
 # finds the receiver again, so a queue with no worker never grows without end.
@@ -21,7 +21,7 @@ def dispatch() -> int:
     """Fan out the waiting notices, then hand every receiver with an event due to a worker;
     returns how many receivers."""
     push.fan_out()
-    due = push.due_receivers()
+    due = delivery.due_receivers()
     for receiver_id in due:
         deliver_to.apply_async((receiver_id,), expires=DELIVERY_EXPIRES_SECONDS)
     return len(due)
@@ -30,7 +30,7 @@ def dispatch() -> int:
 @shared_task(ignore_result=True)
 def deliver_to(receiver_id: int) -> int:
     """Send one receiver's due events in order (one worker at a time holds it)."""
-    return push.deliver(receiver_id)
+    return delivery.deliver(receiver_id)
 
 
 @shared_task(ignore_result=True)

@@ -161,3 +161,14 @@ def database_snapshot() -> dict:
         "todos": list(Todo.objects.order_by("pk").values()),
         "events": list(SecurityEvent.objects.order_by("pk").values()),
     }
+
+
+@pytest.fixture
+def receivers():
+    """Three push receivers on loopback, registered as resource servers (tests.pushing)."""
+    from tests.pushing import registered_receivers
+
+    made = registered_receivers()
+    yield made
+    for receiver in made:
+        receiver.close()

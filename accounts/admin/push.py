@@ -3,7 +3,7 @@ and the notices the worker has not fanned out yet (a list that grows only when i
 
 from django.contrib import admin, messages
 
-from accounts import push
+from accounts import delivery
 from accounts.admin.display import when
 from accounts.admin.readonly import ReadOnlyMixin
 from accounts.admin.selection import ValidSelectionMixin
@@ -52,7 +52,7 @@ class OutboxEventAdmin(ValidSelectionMixin, admin.ModelAdmin):
 
     @admin.action(description="Send selected events again now", permissions=["view"])
     def retry_now(self, request, queryset):
-        count = push.retry(queryset)
+        count = delivery.retry(queryset)
         self.message_user(request, f"{count} event(s) will be sent again now.", messages.SUCCESS)
 
     @admin.display(description="created", ordering="created_at")
