@@ -12,11 +12,17 @@ Redis pub/sub, and decides from memory alone while its copy is provably complete
   PONG: the copy is trusted until LEASE after the last answered PING was sent. It also
   reads the record again every REVOCATION_LIST_SECONDS / 2, and is trusted only until
   REVOCATION_LIST_SECONDS after the last such read began.
+- **Registered before it is trusted.** Before it extends its trust on a PONG, a feed
+  enters its id in a registry in Redis (a sorted set), good until LEASE later on Redis's
+  clock: so every feed that may be trusted at a moment is in the registry then.
 - **Acknowledged before the response.** Ending a session publishes its id (with its
-  marker, accounts.revocations); each process subscribed then adds it, then acknowledges.
-  The revoking request waits for as many acknowledgements as PUBLISH counted receivers, or
-  LEASE: by then a process that did not answer (stopped, starved, cut off) no longer
-  trusts its copy. A revocation that cannot publish at all waits REVOCATION_LIST_SECONDS,
+  marker, accounts.revocations), and in the same step reads who is in the registry; each
+  subscribed process adds it, then acknowledges with its feed's id. The revoking request
+  waits until as many distinct feeds as PUBLISH counted receivers, and every feed in the
+  registry, have acknowledged; or LEASE: by then a process that did not (stopped,
+  starved, its subscription dropped by Redis) no longer trusts its copy. Counting ids, not
+  answers, a publish that Redis ran twice (a retry after a lost reply) is still counted
+  once per feed. A revocation that cannot publish at all waits REVOCATION_LIST_SECONDS,
   as it does for its marker: by then every copy still trusted was read again since.
 - **A Redis that restarted** counts only the subscribers of its new run, while one still
   holding its old connection trusts its copy until LEASE after its last PONG, from the old
@@ -32,6 +38,7 @@ import logging
 import os
 import threading
 import time
+import uuid
 
 from django.db import DatabaseError, connections
 from redis import Redis
@@ -41,8 +48,26 @@ from redis.retry import Retry
 
 from accounts import revocation_window as window
 from accounts import revocations as listed
+from accounts.conf import app_settings
 
 logger = logging.getLogger("accounts.revocations")
+
+# PUBLISH, and who is in the registry at that very moment (Redis's clock, in ms).
+PUBLISH_SCRIPT = """
+local receivers = redis.call('PUBLISH', ARGV[1], ARGV[2])
+local now = redis.call('TIME')
+now = now[1] * 1000 + math.floor(now[2] / 1000)
+return {receivers, redis.call('ZRANGEBYSCORE', KEYS[1], now, '+inf')}
+"""
+# Enters a feed in the registry until LEASE (ARGV[2], ms) from now, and forgets the lapsed.
+REGISTER_SCRIPT = """
+local now = redis.call('TIME')
+now = now[1] * 1000 + math.floor(now[2] / 1000)
+redis.call('ZADD', KEYS[1], now + ARGV[2], ARGV[1])
+redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', now)
+redis.call('PEXPIRE', KEYS[1], 2 * ARGV[2] + 1000)
+return 1
+"""
 
 
 class FeedBroken(Exception):
@@ -57,6 +82,7 @@ class Feed:
     def __init__(self, revocations) -> None:
         self.revocations = revocations
         self.pid = os.getpid()
+        self.id = uuid.uuid4().hex
         # Session id -> when (time.monotonic()) this process may forget it.
         self.ended: dict[str, float] = {}
         self.pong_until = self.read_until = 0.0
@@ -150,7 +176,9 @@ class Feed:
                 if message is None:
                     continue
                 if message["type"] == "pong":
-                    self.pong_until = _sent_at(message["data"]) + lease
+                    sent = _sent_at(message["data"])
+                    self._register(lease)  # first: the registry must outlive the trust
+                    self.pong_until = sent + lease
                 elif message["type"] == "message":
                     self._take(message["data"])
         finally:
@@ -166,7 +194,15 @@ class Feed:
         forget_at = time.monotonic() + window.marker_seconds()
         for sid in sids:
             self.ended[sid] = forget_at
-        self.revocations.acknowledge(ack)
+        pipeline = self.revocations.redis.pipeline(transaction=False)
+        pipeline.rpush(ack, self.id)
+        pipeline.pexpire(ack, int(window.lifetime_seconds() * 1000) + 1000)
+        pipeline.execute()
+
+    def _register(self, lease: float) -> None:
+        self.revocations.redis.eval(
+            REGISTER_SCRIPT, 1, self.revocations.feeds_key, self.id, int(lease * 1000)
+        )
 
     def _read(self, *, cold: bool) -> None:
         """Read the ended sessions from the record: all that may have live tokens when
@@ -186,3 +222,38 @@ def _sent_at(data: bytes) -> float:
         return float(data)
     except ValueError:
         raise FeedBroken("a PONG to no PING of this feed's") from None
+
+
+# --- the revoking side (accounts.revocations.RevocationList.mark) ----------------------
+
+
+def publish(revoking, pipeline, sids: list[str], ack: str) -> None:
+    """Add to `pipeline` the PUBLISH of `sids`, which answers (receivers, registered feeds)."""
+    message = json.dumps({"sids": sids, "ack": ack})
+    pipeline.eval(PUBLISH_SCRIPT, 1, revoking.feeds_key, revoking.channel, message)
+
+
+def await_feeds(revoking, ack: str, receivers: int, registered: set[bytes]) -> None:
+    """Wait until as many distinct feeds as PUBLISH reached, and every registered one, have
+    taken the sessions in; or until any that did not can no longer be believed (LEASE)."""
+    lease = window.lifetime_seconds() / 2
+    lease_ends = time.monotonic() + lease + 0.1
+    taken: set[bytes] = set()
+    try:
+        while len(taken) < receivers or not registered <= taken:
+            left = lease_ends - time.monotonic()
+            if left <= 0:
+                break
+            # Below the socket's timeout, so Redis answers first.
+            popped = revoking.redis.blpop(
+                [ack], timeout=max(0.01, min(left, listed.TIMEOUT_SECONDS / 2))
+            )
+            if popped:
+                taken.add(popped[1])
+    except RedisError as error:
+        revoking._break(error)
+    # A feed on a connection to an earlier Redis run was neither counted nor registered.
+    young = time.monotonic() - revoking.run_began < lease
+    feeds = receivers > 0 or app_settings.REVOCATION_FEED
+    if len(taken) < receivers or not registered <= taken or (young and feeds):
+        time.sleep(max(0.0, lease_ends - time.monotonic()))

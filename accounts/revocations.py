@@ -39,7 +39,6 @@ docs/sessions.md).
 """
 
 import hashlib
-import json
 import logging
 import os
 import threading
@@ -89,14 +88,16 @@ class RevocationList:
         prefix = "{accounts:" + hashlib.sha256(issuer.encode()).hexdigest()[:16] + "}"
         self.epoch_key, self.lock_key = f"{prefix}:epoch", f"{prefix}:renewing"
         self.marker_prefix = f"{prefix}:ended:"
-        # Where session ends are pushed to every process's feed, and where each one's
-        # acknowledgements gather (a list per revocation).
+        # Where session ends are pushed to every process's feed, where each one's
+        # acknowledgements gather (a list per revocation), and the feeds that may be
+        # trusted now (accounts.revocation_feed).
         self.channel, self.ack_prefix = f"{prefix}:ends", f"{prefix}:ack:"
+        self.feeds_key = f"{prefix}:feeds"
         self.finish_script = self.redis.register_script(FINISH_SCRIPT)
         # The run this process's connections reach: an epoch from another run (Redis
         # restarted, from a snapshot or a replica) vouches for nothing.
         self.run_id: bytes | None = None
-        # When (time.monotonic()) that run began at the latest.
+        # When (time.monotonic()) that run began, at the latest.
         self.run_began = 0.0
         self.broken_until = 0.0
         self.warned = False
@@ -132,8 +133,10 @@ class RevocationList:
         text = info.decode() if isinstance(info, bytes) else str(info)
         fields = dict(line.partition(":")[::2] for line in text.splitlines())
         run_id = fields.get("run_id", "").strip().encode() or None
-        # Whole seconds: the run began at this moment or up to a second before it.
-        began = time.monotonic() - int(fields.get("uptime_in_seconds", "0").strip() or 0)
+        # Whole seconds, as a difference of two truncated clocks: the run began up to a
+        # second after `uptime` seconds ago. The latest possible start, so no run looks older.
+        uptime = int(fields.get("uptime_in_seconds", "0").strip() or 0)
+        began = time.monotonic() - max(0, uptime - 1)
         if run_id != self.run_id:
             self.run_id, self.run_began = run_id, began
         else:
@@ -179,44 +182,22 @@ class RevocationList:
         """Mark ended sessions and push them to every feed before the response goes; if
         Redis cannot take it, wait until no epoch and no feed that lacks them can be
         believed (see the module's docstring and accounts.revocation_feed)."""
+        from accounts import revocation_feed  # it reads this module when imported
+
         deadline = time.monotonic() + window.lifetime_seconds() + 0.1
         ack = f"{self.ack_prefix}{uuid.uuid4().hex}"
         while True:
             try:
                 pipeline = self._set_markers(self.redis.pipeline(transaction=False), sids)
-                pipeline.publish(self.channel, json.dumps({"sids": sids, "ack": ack}))
-                *_, receivers = pipeline.execute()
+                revocation_feed.publish(self, pipeline, sids, ack)
+                *_, (receivers, live) = pipeline.execute()
                 break
             except RedisError as error:
                 self._break(error)
             if time.monotonic() >= deadline:
                 return
             time.sleep(min(0.1, max(0.0, deadline - time.monotonic())))
-        self._await_feeds(ack, receivers)
-
-    def _await_feeds(self, ack: str, receivers: int) -> None:
-        """Wait until the `receivers` feeds PUBLISH reached took the sessions in, or until
-        any feed that did not can no longer be believed (its lease has passed)."""
-        lease_ends = time.monotonic() + window.lifetime_seconds() / 2 + 0.1
-        taken = 0
-        try:
-            while taken < receivers and (left := lease_ends - time.monotonic()) > 0:
-                # Below the socket's timeout, so Redis answers first.
-                if self.redis.blpop([ack], timeout=max(0.01, min(left, TIMEOUT_SECONDS / 2))):
-                    taken += 1
-        except RedisError as error:
-            self._break(error)
-        # A feed on a connection to an earlier Redis run was not counted (accounts.revocation_feed).
-        young = time.monotonic() - self.run_began < window.lifetime_seconds() / 2
-        if taken < receivers or (young and app_settings.REVOCATION_FEED):
-            time.sleep(max(0.0, lease_ends - time.monotonic()))
-
-    def acknowledge(self, ack: str) -> None:
-        """A feed took in what a revocation published (accounts.revocation_feed)."""
-        pipeline = self.redis.pipeline(transaction=False)
-        pipeline.rpush(ack, b"1")
-        pipeline.pexpire(ack, int(window.lifetime_seconds() * 1000) + 1000)
-        pipeline.execute()
+        revocation_feed.await_feeds(self, ack, receivers, {bytes(feed) for feed in live})
 
     # --- renewal --------------------------------------------------------------------
 

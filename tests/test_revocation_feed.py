@@ -8,13 +8,15 @@ leases: REVOCATION_LIST_SECONDS 0.8, so a feed is trusted 0.4 s past its last PO
 import json
 import threading
 import time
+import uuid
 
 import pytest
 from django.db import DatabaseError, connection
 from django.test.utils import CaptureQueriesContext
 from redis import Redis
+from redis.exceptions import TimeoutError as RedisTimeoutError
 
-from accounts import revocation_window, revocations
+from accounts import revocation_feed, revocation_window, revocations
 from accounts.revocations import revocation_list
 from accounts.signing import token_backend
 from tests.conftest import bearer
@@ -230,3 +232,118 @@ def test_a_message_that_is_not_the_lists_makes_the_feed_subscribe_again(fed):
     fed.publish(revocation_list().channel, b"not json")
     wait_until(lambda: not feed.trusted())
     wait_until(feed.trusted)
+
+
+def slow_to_take(monkeypatch, seconds: float) -> None:
+    """This process's feed takes `seconds` to take in each message (a starved thread)."""
+    take = revocation_feed.Feed._take
+
+    def slow(self, data):
+        time.sleep(seconds)
+        take(self, data)
+
+    monkeypatch.setattr(revocation_feed.Feed, "_take", slow)
+
+
+def test_a_publish_redis_ran_twice_counts_each_feed_once(fed, monkeypatch):
+    """The first attempt's reply is lost after Redis ran it, so mark() publishes again: a
+    fast feed acknowledges both, and must still count once, or the slow one is not waited
+    for."""
+    feed = warm_feed()
+    listed = revocation_list()
+    slow_to_take(monkeypatch, 0.2)
+    pipeline, lost = listed.redis.pipeline, []
+
+    def losing_its_first_reply(*args, **kwargs):
+        made = pipeline(*args, **kwargs)
+        execute = made.execute
+
+        def execute_then_lose():
+            answer = execute()
+            if not lost:
+                lost.append(answer)
+                raise RedisTimeoutError("the reply was lost")
+            return answer
+
+        made.execute = execute_then_lose
+        return made
+
+    monkeypatch.setattr(listed, "redis", listed.redis)
+    monkeypatch.setattr(listed.redis, "pipeline", losing_its_first_reply)
+    monkeypatch.setattr(revocations, "BREAK_SECONDS", 0)
+    fast = Subscriber(listed.url, listed.channel, 0.0)
+    fast.start()
+    sid = str(uuid.uuid4())
+    try:
+        listed.mark([sid])
+    finally:
+        fast.close()
+    assert lost and calls(fed, "eval") >= 2  # published twice
+    assert sid in feed.ended or not feed.trusted()
+    assert not listed.vouches_for(sid)
+
+
+def test_a_feed_whose_subscription_redis_dropped_is_waited_out(fed, monkeypatch):
+    """Redis drops a feed's subscription while its thread is busy reading the record: PUBLISH
+    does not count it, but the registry names it, so the revocation waits out its lease."""
+    warm_feed()
+    listed = revocation_list()
+    read, reading = revocation_window.ended_since, []
+
+    def slow(since):
+        reading.append(since)
+        time.sleep(LEASE)
+        return read(since)
+
+    monkeypatch.setattr(revocation_window, "ended_since", slow)
+    wait_until(lambda: bool(reading))
+    fed.client_kill_filter(_type="pubsub")
+    sid, began = str(uuid.uuid4()), time.monotonic()
+    listed.mark([sid])
+    assert time.monotonic() - began >= LEASE
+    assert not listed.vouches_for(sid)
+
+
+def test_a_feed_that_acknowledges_twice_counts_once(fed):
+    """With the registry empty (a FLUSHALL), what a revocation waits for is PUBLISH's count,
+    of distinct feeds: two answers from one feed leave the other one waited out."""
+    listed = revocation_list()
+    listed.redis.ping()
+    wait_until(lambda: time.monotonic() - listed.run_began >= LEASE + 0.05)
+    ack = f"{listed.ack_prefix}{uuid.uuid4().hex}"
+    fed.rpush(ack, b"one-feed", b"one-feed")
+    began = time.monotonic()
+    revocation_feed.await_feeds(listed, ack, 2, set())
+    assert time.monotonic() - began >= LEASE
+    fed.rpush(ack, b"one-feed", b"another-feed")
+    began = time.monotonic()
+    revocation_feed.await_feeds(listed, ack, 2, set())
+    assert time.monotonic() - began < LEASE
+
+
+class Handshake:
+    """A connection whose INFO says this run has been up `uptime` whole seconds."""
+
+    def __init__(self, run_id: str, uptime: int) -> None:
+        self.info = f"# Server\r\nrun_id:{run_id}\r\nuptime_in_seconds:{uptime}\r\n".encode()
+
+    def on_connect(self) -> None:
+        pass
+
+    def send_command(self, *args) -> None:
+        pass
+
+    def read_response(self) -> bytes:
+        return self.info
+
+
+def test_a_runs_age_is_read_as_its_least_possible(fed):
+    """Redis's uptime is a difference of two truncated clocks: 1 may mean 0.1 s. A run is
+    taken to have begun at the latest moment it can have, so none looks older than it is."""
+    listed = revocation_list()
+    listed._connected(Handshake("a-new-run", 1))
+    assert time.monotonic() - listed.run_began < 0.05
+    listed._connected(Handshake("another-run", 5))
+    assert 3.95 < time.monotonic() - listed.run_began < 4.05
+    listed._connected(Handshake("another-run", 9))  # the same run again: the tighter bound
+    assert 7.95 < time.monotonic() - listed.run_began < 8.05
