@@ -149,18 +149,13 @@ class Feed:
         try:
             pubsub.subscribe(self.revocations.channel)
             connects = self.connects
-            deadline = time.monotonic() + listed.TIMEOUT_SECONDS
-            while (message := pubsub.get_message(timeout=0.05)) is None or message[
-                "type"
-            ] != "subscribe":
-                if time.monotonic() > deadline:
-                    raise FeedBroken("no confirmation of the subscription")
+            _confirmed(pubsub)
             # The subscription stands in Redis: what commits from here on arrives.
             self._read(cold=True)
             self.interrupted = False
             lease = window.lifetime_seconds() / 2
-            next_ping = next_read = time.monotonic()
-            next_read += window.lifetime_seconds() / 2
+            next_ping = time.monotonic()
+            next_read = next_ping + window.lifetime_seconds() / 2
             while not self.stopping.is_set():
                 now = time.monotonic()
                 if now >= next_ping:
@@ -214,6 +209,17 @@ class Feed:
         kept.update(dict.fromkeys(found, forget_at))
         self.ended, self.read_at = kept, wall
         self.read_until = began + window.lifetime_seconds()
+
+
+def _confirmed(pubsub) -> None:
+    """Wait for Redis to confirm the subscription, as long as a request waits for Redis."""
+    deadline = time.monotonic() + listed.TIMEOUT_SECONDS
+    while True:
+        message = pubsub.get_message(timeout=0.05)
+        if message is not None and message["type"] == "subscribe":
+            return
+        if time.monotonic() > deadline:
+            raise FeedBroken("no confirmation of the subscription")
 
 
 def _sent_at(data: bytes) -> float:

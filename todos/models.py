@@ -12,13 +12,15 @@ DESCRIPTION_MAX_LENGTH = 10_000
 
 
 class TodoManager(models.Manager):
+    """Todo.objects, with the list's common query written out."""
+
     def first_of(self, owner_id, count: int) -> list["Todo"]:
         """The first `count` todos of `owner_id` by id, every field loaded.
 
         The same rows as filter(owner_id=owner_id).order_by("id")[:count]. It is what
         GET /todos lists when nothing filters or pages it, on every such request: raw()
-        skips building and compiling that query's SQL each time (0.1 ms of CPU of the
-        3 ms such a request costs, measured in the bench).
+        skips building and compiling that query's SQL each time (about 0.3 ms of app CPU
+        per request in the bench: ours / floor went from 1.61 to 1.43).
         """
         db = router.db_for_read(self.model)
         owner = self.model._meta.get_field("owner").get_db_prep_value(owner_id, connections[db])
