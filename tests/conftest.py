@@ -1,5 +1,7 @@
 """Small composable fixtures: users, clients, and signed-in clients."""
 
+import time
+
 import pytest
 from django.core.cache import cache
 from django.db import connection
@@ -172,3 +174,11 @@ def receivers():
     yield made
     for receiver in made:
         receiver.close()
+
+
+def wait_until(condition, timeout: float = 10) -> None:
+    """Poll `condition` until it holds; fail after `timeout` seconds."""
+    deadline = time.monotonic() + timeout
+    while not condition():
+        assert time.monotonic() < deadline, "timed out"
+        time.sleep(0.01)

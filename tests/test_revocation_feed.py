@@ -19,7 +19,7 @@ from redis.exceptions import TimeoutError as RedisTimeoutError
 from accounts import revocation_feed, revocation_window, revocations
 from accounts.revocations import revocation_list
 from accounts.signing import token_backend
-from tests.conftest import bearer
+from tests.conftest import bearer, wait_until
 from tests.redis_process import RedisProcess
 from todos.models import Todo
 
@@ -51,13 +51,6 @@ def fed(redis_process, settings, monkeypatch):
     monkeypatch.setattr(revocations, "BREAK_SECONDS", 0.05)
     yield client
     revocations.stop_feeds()
-
-
-def wait_until(condition, timeout: float = 5.0) -> None:
-    deadline = time.monotonic() + timeout
-    while not condition():
-        assert time.monotonic() < deadline, "timed out"
-        time.sleep(0.01)
 
 
 def warm_feed():

@@ -1,7 +1,6 @@
 """Per-user limits on todos: how many a list holds and how long their strings are."""
 
 import threading
-import time
 from concurrent.futures import ThreadPoolExecutor
 
 import pytest
@@ -9,7 +8,7 @@ from django.db import connection, connections
 from django.db.models.signals import pre_save
 from rest_framework.test import APIClient
 
-from tests.conftest import bearer, database_snapshot
+from tests.conftest import bearer, database_snapshot, wait_until
 from todos.models import Todo
 
 # JSON's widest characters: each is written as six bytes (\u0001, \u2028).
@@ -140,14 +139,6 @@ def create(header: dict, title: str) -> int:
         return response.status_code
     finally:
         connections.close_all()
-
-
-def wait_until(condition, timeout: float = 10) -> None:
-    """Poll `condition` until it holds; fail after `timeout` seconds."""
-    deadline = time.monotonic() + timeout
-    while not condition():
-        assert time.monotonic() < deadline, "timed out"
-        time.sleep(0.01)
 
 
 def lock_waiters() -> int:
